@@ -1,0 +1,1 @@
+"""Every surface people touch: the Slack app, web endpoints, scheduler and the `sitrep` CLI."""

@@ -1,0 +1,1 @@
+"""One sub-package per source; each turns a source API into domain rows."""

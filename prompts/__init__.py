@@ -1,0 +1,1 @@
+"""Jinja2 templates for the LLM: data, with a tiny renderer."""

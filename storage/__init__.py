@@ -1,0 +1,1 @@
+"""The shared domain model and the only code that knows SQL."""
