@@ -102,7 +102,7 @@ def _dedupe(
     by_key: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     for row in batch:
         if len(row) != len(columns) + (_SYNCED_AT in row) or not all(c in row for c in columns):
-            raise ValueError(f"every row in one upsert must have the columns {list(columns)}")
+            raise ValueError(f"every row in one upsert must have the same columns: {list(columns)}")
         by_key[tuple(row[k] for k in key)] = row
     return list(by_key.values())
 
@@ -178,4 +178,4 @@ def ids_by_external_id(
     query = sa.select(table.c.external_id, table.c.id).where(
         table.c.source == source, table.c.external_id.in_(wanted)
     )
-    return {external_id: id_ for external_id, id_ in session.execute(query).tuples()}
+    return {str(row.external_id): int(row.id) for row in session.execute(query)}

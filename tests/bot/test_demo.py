@@ -1,0 +1,33 @@
+"""`sitrep demo` on a machine that never ran Sitrep: embedded Postgres, products, the tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_demo(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["SITREP_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_demo_runs_on_embedded_defaults_and_is_repeatable(tmp_path: Path) -> None:
+    first = run_demo(tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "[1] Starting the embedded PostgreSQL" in first.stdout
+    assert "7 products added" in first.stdout
+    assert "└─ Fraud Detection" in first.stdout
+
+    second = run_demo(tmp_path)  # the data directory is reused; nothing to change
+    assert second.returncode == 0, second.stderr
+    assert "No changes" in second.stdout

@@ -1,0 +1,86 @@
+"""Finding the database: URLs from the environment, and the embedded server's life cycle."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from storage import db
+from storage.errors import DatabaseUnavailable
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@h:5432/d", "postgresql+psycopg://u:p@h:5432/d"),
+        ("postgresql://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+    ],
+)
+def test_urls_from_hosting_platforms_use_psycopg3(given: str, expected: str) -> None:
+    assert db.normalise_url(given).render_as_string(hide_password=False) == expected
+
+
+def test_a_database_that_is_not_postgres_is_refused_with_a_way_out() -> None:
+    with pytest.raises(DatabaseUnavailable, match="Unset it to use the embedded PostgreSQL"):
+        db.normalise_url("sqlite:///sitrep.db")
+
+
+def test_password_is_hidden_when_described() -> None:
+    assert "secret" not in db.describe(db.normalise_url("postgresql://u:secret@h/d"))
+
+
+def test_data_dir_defaults_per_user_and_follows_the_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SITREP_DATA_DIR", raising=False)
+    assert db.data_dir().name == "sitrep"
+    monkeypatch.setenv("SITREP_DATA_DIR", "/tmp/somewhere/else")
+    assert db.data_dir() == Path("/tmp/somewhere/else")
+
+
+def _sitrep(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["SITREP_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _postmasters(pgdata: Path) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["name"] == "postgres" and str(pgdata) in " ".join(cmdline):
+            found.append(proc)
+    return found
+
+
+def test_embedded_postgres_starts_on_demand_keeps_data_and_stops_cleanly(tmp_path: Path) -> None:
+    """With DATABASE_URL unset, each command starts the embedded server, and stops it on exit."""
+    products = tmp_path / "products.yaml"
+    products.write_text("products:\n  - name: Solo\n    github_repos: [acme/solo]\n")
+
+    first = _sitrep("products", "apply", str(products), data_dir=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "+ product  Solo" in first.stdout
+    assert (tmp_path / "postgres" / "PG_VERSION").exists()
+
+    second = _sitrep("products", "show", data_dir=tmp_path)  # a new process finds the data
+    assert second.returncode == 0, second.stderr
+    assert "Solo" in second.stdout
+    assert "acme/solo" in second.stdout
+
+    deadline = time.monotonic() + 10
+    while _postmasters(tmp_path / "postgres") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _postmasters(tmp_path / "postgres") == [], "the embedded server outlived its last user"
