@@ -57,5 +57,5 @@ def demo() -> None:
     typer.secho(f"\nDemo finished in {time.monotonic() - started:.1f}s.", fg=typer.colors.GREEN)
     typer.echo(
         "Next: sync, insights and the Slack bot join this demo as they are built "
-        "(see the README's roadmap)."
+        "(see Status in the README)."
     )
