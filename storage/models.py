@@ -373,6 +373,27 @@ class DeploymentPullRequest(Base):
     )
 
 
+class Release(SourceRow, Base):
+    """A release: a Sentry release of a project, or a GitHub release of a repo.
+
+    ``scope`` is the Sentry project slug or the ``owner/name`` of the repo. DORA falls back to
+    releases as deployments for repos that have neither deployments nor deploy workflows.
+    """
+
+    __tablename__ = "releases"
+
+    @classmethod
+    def extra_table_args(cls) -> tuple[Any, ...]:
+        return (sa.Index("ix_releases_scope_released", "scope", "released_at"),)
+
+    scope: Mapped[str] = mapped_column(sa.String(255))
+    version: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str | None] = mapped_column(sa.Text)
+    sha: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[Timestamp]
+    released_at: Mapped[Timestamp | None]
+
+
 # ---------------------------------------------------------------- incidents
 
 

@@ -1,0 +1,1 @@
+"""The github collector: client (HTTP), mapping (payload -> rows), sync, and its local fake."""

@@ -1,0 +1,1 @@
+"""The sentry collector: client (HTTP), mapping (payload -> rows), sync, and its local fake."""
