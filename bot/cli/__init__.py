@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import db, demo, products
+from bot.cli import db, demo, products, sandbox, sync
 
 app = typer.Typer(
     name="sitrep",
@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(products.app, name="products")
+app.add_typer(sync.app, name="sync")
+app.add_typer(sandbox.app, name="sandbox")
 app.command("demo")(demo.demo)
 
 
