@@ -36,6 +36,10 @@ class Sandbox:
     def requests(self) -> int:
         return sum(server.requests for server in self.servers.values())
 
+    @property
+    def faults_injected(self) -> int:
+        return sum(server.injector.injected for server in self.servers.values())
+
 
 @contextmanager
 def running_sandbox(

@@ -84,6 +84,7 @@ class FaultInjector:
         self.app = app
         self.faults = faults
         self.requests = 0
+        self.injected = 0  # faulty answers given, so a test can see the faults really happened
         self._burst_left = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,13 +99,16 @@ class FaultInjector:
             self._burst_left = f.error_burst_length
         if self._burst_left:
             self._burst_left -= 1
+            self.injected += 1
             await _plain(send, 503, b'{"detail": "Service Unavailable"}')
             return
         if f.rate_limit_every and n % f.rate_limit_every == 0:
+            self.injected += 1
             headers = {"retry-after": str(f.retry_after), **f.rate_limit_headers}
             await _plain(send, 429, b'{"detail": "Too Many Requests"}', headers)
             return
         if f.drop_every and n % f.drop_every == 0:
+            self.injected += 1
             await send(
                 {
                     "type": "http.response.start",
@@ -115,6 +119,7 @@ class FaultInjector:
             # Raising after the response started makes uvicorn close the connection at once.
             raise ConnectionAbortedError("fault injection: dropped connection")
         if f.truncate_every and n % f.truncate_every == 0:
+            self.injected += 1
             await self.app(scope, receive, _truncating(send))
             return
         await self.app(scope, receive, send)

@@ -43,6 +43,20 @@ class RetryPolicy:
     max_backoff: float = 30.0
     max_wait: float = 900.0  # the longest rate-limit wait we sit through
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RetryPolicy:
+        """`SITREP_HTTP_ATTEMPTS` and `SITREP_HTTP_BACKOFF` (seconds) tune the defaults."""
+        defaults = cls()
+        try:
+            return cls(
+                attempts=int(env.get("SITREP_HTTP_ATTEMPTS", defaults.attempts)),
+                backoff=float(env.get("SITREP_HTTP_BACKOFF", defaults.backoff)),
+            )
+        except ValueError:
+            raise ValueError(
+                "SITREP_HTTP_ATTEMPTS must be a whole number and SITREP_HTTP_BACKOFF seconds"
+            ) from None
+
 
 class _Transient(Exception):
     def __init__(self, reason: str, wait: float | None) -> None:
