@@ -165,6 +165,9 @@ class FakeServer:
         self.injector = FaultInjector(app, faults or Faults())
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # asyncio sets TCP_NODELAY only on sockets it creates; without it Nagle's algorithm and
+        # delayed ACKs add ~40 ms to every small answer.
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
         config = uvicorn.Config(

@@ -119,14 +119,12 @@ class SourceClient:
         headers: Mapping[str, str] | None = None,
     ) -> tuple[Any, httpx.Response]:
         """GET and parse JSON; a 304 returns ``(None, response)``."""
-        response = self.request("GET", url, params=params, headers=headers, expect_json=True)
-        if response.status_code == 304:
-            return None, response
-        return response.json(), response
+        response, data = self._send("GET", url, params, headers, None, expect_json=True)
+        return data, response
 
     def post_json(self, url: str, body: Any) -> tuple[Any, httpx.Response]:
-        response = self.request("POST", url, json_body=body, expect_json=True)
-        return (response.json() if response.content else None), response
+        response, data = self._send("POST", url, None, None, body, expect_json=True)
+        return data, response
 
     def request(
         self,
@@ -138,6 +136,19 @@ class SourceClient:
         json_body: Any = None,
         expect_json: bool = False,
     ) -> httpx.Response:
+        return self._send(method, url, params, headers, json_body, expect_json=expect_json)[0]
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        json_body: Any,
+        *,
+        expect_json: bool,
+    ) -> tuple[httpx.Response, Any]:
+        """The retry loop; parses a JSON body once (it is also how a cut body is detected)."""
         last: _Transient | None = None
         for attempt in range(self.policy.attempts):
             if last is not None:
@@ -148,7 +159,7 @@ class SourceClient:
                 response = self._client.request(
                     method, url, params=params, headers=headers, json=json_body
                 )
-                self._check(response, expect_json)
+                data = self._check(response, expect_json)
             except _Transient as exc:
                 last = exc
                 log.info("%s %s %s: %s (attempt %d)", self.source, method, url, exc, attempt + 1)
@@ -158,14 +169,15 @@ class SourceClient:
                 log.info("%s %s %s: %s (attempt %d)", self.source, method, url, exc, attempt + 1)
                 continue
             self._throttle(response)
-            return response
+            return response, data
         assert last is not None
         raise RequestFailed(
             self.source,
             f"{method} {url} still failing after {self.policy.attempts} attempts ({last.reason}).",
         )
 
-    def _check(self, response: httpx.Response, expect_json: bool) -> None:
+    def _check(self, response: httpx.Response, expect_json: bool) -> Any:
+        """Raise for statuses we do not return; return the parsed body when JSON is expected."""
         status = response.status_code
         if status == 401:
             raise AuthenticationFailed(
@@ -188,12 +200,13 @@ class SourceClient:
                 f"{response.text[:300]}",
                 status,
             )
-        if expect_json and status != 304:
-            try:
-                response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                # A body cut short on the way: fetch it again.
-                raise _Transient(f"unreadable JSON body ({exc})", None) from exc
+        if not expect_json or status == 304 or not response.content:
+            return None
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            # A body cut short on the way: fetch it again.
+            raise _Transient(f"unreadable JSON body ({exc})", None) from exc
 
     def _wait(self, attempt: int, last: _Transient) -> None:
         if last.wait is not None:
@@ -212,14 +225,15 @@ class SourceClient:
 
     def _throttle(self, response: httpx.Response) -> None:
         """Out of quota after a success: wait for the reset instead of hitting a 403/429 next."""
-        remaining = response.headers.get("x-ratelimit-remaining")
-        if remaining == "0":
-            wait = _reset_wait(response.headers.get("x-ratelimit-reset"))
-            if wait and wait <= self.policy.max_wait:
-                log.info(
-                    "%s: rate-limit quota used up; waiting %.0fs for the reset", self.source, wait
-                )
-                self._sleep(wait)
+        headers = response.headers
+        wait = None
+        if headers.get("x-ratelimit-remaining") == "0":  # GitHub
+            wait = _reset_wait(headers.get("x-ratelimit-reset"))
+        elif headers.get("x-sentry-rate-limit-remaining") == "0":
+            wait = _reset_wait(headers.get("x-sentry-rate-limit-reset"))
+        if wait and wait <= self.policy.max_wait:
+            log.info("%s: rate-limit quota used up; waiting %.0fs for the reset", self.source, wait)
+            self._sleep(wait)
 
 
 def _rate_limit_wait(response: httpx.Response) -> float | None:

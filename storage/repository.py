@@ -22,7 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Session
 
 from storage.models import Base
@@ -175,7 +175,10 @@ def ids_by_external_id(
     wanted = list(set(external_ids))
     if not wanted:
         return {}
+    # One array parameter (= ANY), not one parameter per id: the planner then probes the
+    # (source, external_id) index instead of comparing every row with every id.
+    ids = sa.bindparam("external_ids", wanted, type_=ARRAY(sa.String))
     query = sa.select(table.c.external_id, table.c.id).where(
-        table.c.source == source, table.c.external_id.in_(wanted)
+        table.c.source == source, table.c.external_id == sa.any_(ids)
     )
     return {str(row.external_id): int(row.id) for row in session.execute(query)}

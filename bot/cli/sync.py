@@ -51,10 +51,11 @@ class RichProgress:
     def scope(self, source: str, scope: str) -> Iterator[_Bar]:
         task = self._progress.add_task(f"{source:<7} {scope}", total=None)
         try:
-            yield _Bar(self._progress, task)  # type: ignore[arg-type]
+            yield _Bar(self._progress, task)
         finally:
-            current = self._progress.tasks[task].completed  # type: ignore[index]
-            self._progress.update(task, total=max(current, 1), completed=max(current, 1))  # type: ignore[arg-type]
+            current = self._progress.tasks[task].completed
+            done = max(current, 1)
+            self._progress.update(task, total=done, completed=done)
 
 
 def summary_table(reports: Sequence[ScopeReport]) -> str:

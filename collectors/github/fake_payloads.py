@@ -3,8 +3,9 @@
 The shapes follow ``github.json`` (github/rest-api-description): a list of pulls carries
 ``pull-request-simple`` objects, the single PR the full ``pull-request`` (with ``merged``,
 ``additions``, ``deletions``, ``changed_files``, ``commits``), and ``head``/``base`` each embed a
-whole ``repository``. API URLs point at the fake itself (so following a payload's ``url`` works);
-``html_url`` points at github.com, as on the real service.
+whole ``repository``. URLs inside payloads name api.github.com and github.com whatever port the
+fake listens on, so a body (and its ETag) is the same after a restart on another port; only the
+``link`` header, which clients follow, points at the fake itself.
 """
 
 from __future__ import annotations
@@ -15,20 +16,11 @@ import hashlib
 import zlib
 from typing import Any
 
-from collectors.sandbox.world import (
-    Commit,
-    Deployment,
-    DeploymentStatus,
-    PullRequest,
-    Release,
-    Repo,
-    Review,
-    WorkflowRun,
-    World,
-)
+from collectors.sandbox.world import Commit, PullRequest, Repo, Review, World
 
 Json = dict[str, Any]
 WEB = "https://github.com"
+API = "https://api.github.com"
 _LABEL_COLOURS = ("d73a4a", "0075ca", "a2eeef", "7057ff", "008672", "e4e669")
 
 
@@ -48,9 +40,9 @@ def fake_sha(*parts: object) -> str:
 
 
 class Renderer:
-    """Turns records into payloads for one API base URL; caches users and repositories."""
+    """Turns records into payloads; caches users and repositories (which never change)."""
 
-    def __init__(self, world: World, api: str) -> None:
+    def __init__(self, world: World, api: str = API) -> None:
         self.world = world
         self.api = api.rstrip("/")
         self._user_ids = {p.login: 1000 + i for i, p in enumerate(world.people)}
@@ -89,6 +81,10 @@ class Renderer:
             self._users[login] = cached
         return cached
 
+    def email_only(self, login: str) -> Json:
+        name, email = self._names.get(login, (login, f"{login}@users.noreply.github.com"))
+        return {"name": name, "email": email}
+
     def git_user(self, login: str, at: dt.datetime) -> Json:
         name, email = self._names.get(login, (login, f"{login}@users.noreply.github.com"))
         return {"name": name, "email": email, "date": iso(at)}
@@ -113,9 +109,7 @@ class Renderer:
             "description": f"{repo.product}: {name}",
             "fork": False,
             "url": url,
-            **{
-                f"{part}_url": f"{url}{path}" for part, path in _REPO_URL_TEMPLATES.items()
-            },
+            **{f"{part}_url": f"{url}{path}" for part, path in _REPO_URL_TEMPLATES.items()},
             "git_url": f"git://github.com/{repo.full_name}.git",
             "ssh_url": f"git@github.com:{repo.full_name}.git",
             "clone_url": f"{WEB}/{repo.full_name}.git",
@@ -303,132 +297,6 @@ class Renderer:
             "parents": (
                 [{"sha": parent, "url": f"{api}/commits/{parent}"}] if parent is not None else []
             ),
-        }
-
-    # ------------------------------------------------------------ deployments, runs, releases
-
-    def deployment(self, repo: Repo, deployment: Deployment) -> Json:
-        url = f"{self.api}/repos/{repo.full_name}/deployments/{deployment.id}"
-        production = deployment.environment == "production"
-        return {
-            "url": url,
-            "id": deployment.id,
-            "node_id": node_id("Deployment", deployment.id),
-            "sha": deployment.sha,
-            "ref": deployment.ref,
-            "task": "deploy",
-            "payload": {},
-            "original_environment": deployment.environment,
-            "environment": deployment.environment,
-            "description": f"Deploy {deployment.sha[:7]} to {deployment.environment}",
-            "creator": self.user(deployment.creator),
-            "created_at": iso(deployment.created_at),
-            # The time of the latest status: GitHub bumps it whenever a status is added.
-            "updated_at": iso(deployment.updated_at),
-            "statuses_url": f"{url}/statuses",
-            "repository_url": f"{self.api}/repos/{repo.full_name}",
-            "transient_environment": False,
-            "production_environment": production,
-        }
-
-    def deployment_status(
-        self, repo: Repo, deployment: Deployment, status: DeploymentStatus
-    ) -> Json:
-        url = f"{self.api}/repos/{repo.full_name}/deployments/{deployment.id}"
-        log = f"{WEB}/{repo.full_name}/deployments/{deployment.environment}"
-        return {
-            "url": f"{url}/statuses/{status.id}",
-            "id": status.id,
-            "node_id": node_id("DeploymentStatus", status.id),
-            "state": status.state,
-            "creator": self.user(deployment.creator),
-            "description": f"Deployment {status.state.replace('_', ' ')}",
-            "environment": deployment.environment,
-            "target_url": log,
-            "log_url": log,
-            "environment_url": "",
-            "created_at": iso(status.created_at),
-            "updated_at": iso(status.created_at),
-            "deployment_url": url,
-            "repository_url": f"{self.api}/repos/{repo.full_name}",
-        }
-
-    def workflow_run(self, repo: Repo, run: WorkflowRun) -> Json:
-        api = f"{self.api}/repos/{repo.full_name}"
-        url = f"{api}/actions/runs/{run.id}"
-        workflow_id = 50_000 + zlib.crc32(f"{repo.full_name}:{run.name}".encode()) % 100_000
-        path = f".github/workflows/{run.name.lower().replace(' ', '-')}.yml"
-        return {
-            "id": run.id,
-            "name": run.name,
-            "node_id": node_id("WorkflowRun", run.id),
-            "check_suite_id": run.id + 7_000_000,
-            "check_suite_node_id": node_id("CheckSuite", run.id + 7_000_000),
-            "head_branch": run.head_branch,
-            "head_sha": run.head_sha,
-            "path": path,
-            "display_title": f"{run.name} #{run.run_number}",
-            "run_number": run.run_number,
-            "event": run.event,
-            "status": run.status,
-            "conclusion": run.conclusion,
-            "workflow_id": workflow_id,
-            "url": url,
-            "html_url": f"{WEB}/{repo.full_name}/actions/runs/{run.id}",
-            "pull_requests": [],
-            "created_at": iso(run.created_at),
-            "updated_at": iso(run.updated_at),
-            "actor": self.user(run.actor),
-            "triggering_actor": self.user(run.actor),
-            "run_attempt": 1,
-            "run_started_at": iso(run.created_at),
-            "jobs_url": f"{url}/jobs",
-            "logs_url": f"{url}/logs",
-            "check_suite_url": f"{api}/check-suites/{run.id + 7_000_000}",
-            "artifacts_url": f"{url}/artifacts",
-            "cancel_url": f"{url}/cancel",
-            "rerun_url": f"{url}/rerun",
-            "previous_attempt_url": None,
-            "workflow_url": f"{api}/actions/workflows/{workflow_id}",
-            "head_commit": {
-                "id": run.head_sha,
-                "tree_id": fake_sha(run.head_sha, "tree"),
-                "message": f"Merge into {run.head_branch}",
-                "timestamp": iso(run.created_at),
-                "author": self._email_only(run.actor),
-                "committer": self._email_only(run.actor),
-            },
-            "repository": self.repository(repo),
-            "head_repository": self.repository(repo),
-        }
-
-    def _email_only(self, login: str) -> Json:
-        name, email = self._names.get(login, (login, f"{login}@users.noreply.github.com"))
-        return {"name": name, "email": email}
-
-    def release(self, repo: Repo, release: Release) -> Json:
-        api = f"{self.api}/repos/{repo.full_name}"
-        url = f"{api}/releases/{release.id}"
-        return {
-            "url": url,
-            "html_url": f"{WEB}/{repo.full_name}/releases/tag/{release.tag_name}",
-            "assets_url": f"{url}/assets",
-            "upload_url": f"https://uploads.github.com/repos/{repo.full_name}/releases/"
-            f"{release.id}/assets{{?name,label}}",
-            "tarball_url": f"{api}/tarball/{release.tag_name}",
-            "zipball_url": f"{api}/zipball/{release.tag_name}",
-            "id": release.id,
-            "node_id": node_id("Release", release.id),
-            "tag_name": release.tag_name,
-            "target_commitish": release.target_commitish,
-            "name": release.name,
-            "body": f"Changes in {release.name}.",
-            "draft": False,
-            "prerelease": False,
-            "created_at": iso(release.created_at),
-            "published_at": iso(release.published_at),
-            "author": self.user(release.author),
-            "assets": [],
         }
 
 

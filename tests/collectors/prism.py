@@ -57,7 +57,10 @@ def _free_port() -> int:
 
 @contextmanager
 def prism_proxy(spec: str, upstream: str, log: Path) -> Iterator[str]:
-    """Yield the URL of a Prism proxy validating ``upstream`` against ``SPECS/spec``."""
+    """Yield the URL of a Prism proxy validating ``upstream`` against ``spec``.
+
+    ``spec`` is a file name in ../shared/specs/openapi, or a path to a spec of our own making.
+    """
     port = _free_port()
     with log.open("w") as out:
         process = subprocess.Popen(
