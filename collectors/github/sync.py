@@ -66,6 +66,7 @@ class GitHubCollector:
                 SOURCE, f"SITREP_DEPLOY_WORKFLOW_PATTERN {pattern!r} is not a valid regex ({exc})."
             ) from None
         base_url = env.get("GITHUB_API_URL", "").strip() or DEFAULT_API_URL
+        policy = policy or RetryPolicy.from_env(env)  # SITREP_HTTP_ATTEMPTS, SITREP_HTTP_BACKOFF
         client = GitHubClient(base_url, token, policy=policy, sleep=sleep)
         return cls(client, deploy_workflow=deploy_workflow)
 

@@ -69,6 +69,7 @@ class JiraCollector:
                 f"not configured: set {', '.join(missing)} (JIRA_URL is the site, e.g. "
                 "https://acme.atlassian.net; JIRA_TOKEN an API token of the JIRA_EMAIL account).",
             )
+        policy = policy or RetryPolicy.from_env(env)  # SITREP_HTTP_ATTEMPTS, SITREP_HTTP_BACKOFF
         client = JiraClient(
             env["JIRA_URL"].strip(),
             env["JIRA_EMAIL"].strip(),
