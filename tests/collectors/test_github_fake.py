@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,7 @@ AUTH = {"Authorization": f"Bearer {SANDBOX_TOKEN}"}
 
 
 def serve(app: Any, faults: Faults | None = None) -> FakeServer:
-    """A FakeServer with TCP_NODELAY (fakes.py binds with proto 0, so asyncio skips it)."""
-    server = FakeServer(app, faults=faults)
-    server._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return server
+    return FakeServer(app, faults=faults)
 
 
 @pytest.fixture(scope="module")

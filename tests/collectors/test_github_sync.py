@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -72,14 +71,7 @@ def engine(database_url: URL, world: World) -> Iterator[Engine]:
 
 
 def serve(app: Any, faults: Faults | None = None) -> FakeServer:
-    """A FakeServer with TCP_NODELAY on its listening socket (accepted sockets inherit it).
-
-    Workaround: fakes.py binds its socket with proto 0, so asyncio skips TCP_NODELAY and every
-    answer waits ~40 ms for a delayed ACK (Nagle between the header and body writes).
-    """
-    server = FakeServer(app, faults=faults)
-    server._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return server
+    return FakeServer(app, faults=faults)
 
 
 def factory(source: str, env: Mapping[str, str]) -> GitHubCollector:
