@@ -1,25 +1,32 @@
 """`sitrep demo`: the pipeline on embedded defaults, as a new user first meets it.
 
-Today it covers what exists: an embedded PostgreSQL, migrations, the sandbox products file and
-the product tree. Later steps (sandbox fakes, sync, insights, the bot through the console) join
-as they are built.
+Today it covers what exists: an embedded PostgreSQL, the sandbox organisation served by local
+fakes of Sentry, Jira and GitHub, a real sync over HTTP, and the product tree. Insights and the
+bot through the console join as they are built.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from bot.cli import products as products_cli
 from bot.cli.common import user_errors
-from collectors.sandbox import PRODUCTS_FILE
+from bot.cli.sync import RichProgress, summary_table
+from bot.sandbox import running_sandbox
+from collectors.runner import run_sync
 from storage import db, migrate
 from storage.db import session_scope
-from storage.product_file import load_products_file
 from storage.products import apply_products
 
 DEMO_DATABASE = "sitrep_demo"
+# Fixed ports keep the links stored from the fakes (issue and board URLs) the same from one demo
+# run to the next, so a second run really has nothing to rewrite. Free ports when taken.
+DEMO_PORT = 8911
 
 
 def step(number: int, text: str) -> None:
@@ -30,7 +37,7 @@ def demo() -> None:
     """Run Sitrep end to end on embedded defaults: no configuration needed.
 
     Uses its own database (`sitrep_demo`) in the embedded PostgreSQL, so it never touches the
-    products you applied yourself.
+    products and data you synced yourself.
     """
     started = time.monotonic()
     with user_errors():
@@ -41,21 +48,47 @@ def demo() -> None:
         typer.echo(f"    database {db.describe(url)}")
         typer.echo(f"    schema {before or '(empty)'} -> {after}")
 
-        step(2, f"Applying the sandbox organisation's products ({PRODUCTS_FILE.name})")
-        specs = load_products_file(PRODUCTS_FILE)
-        with session_scope(engine) as session:
-            plan = apply_products(session, specs)
-        for change in plan.changes:
-            typer.echo(f"    {change}")
-        typer.echo(f"    {plan.summary()}")
+        step(2, "Starting the sandbox organisation: local fakes of Sentry, Jira and GitHub")
+        with ExitStack() as stack:
+            try:
+                sandbox = stack.enter_context(running_sandbox(first_port=DEMO_PORT))
+            except OSError:
+                typer.echo(f"    ports {DEMO_PORT}-{DEMO_PORT + 2} are taken; using free ones")
+                sandbox = stack.enter_context(running_sandbox())
+            for name, server in sandbox.servers.items():
+                typer.echo(f"    {name:<7} {server.url}")
+            counts = sandbox.world.counts()
+            typer.echo(
+                f"    {counts['products']} products, {counts['pull_requests']:,} pull requests, "
+                f"{counts['deployments']:,} deployments, {counts['jira_issues']:,} Jira issues, "
+                f"{counts['sentry_issues']:,} Sentry issues over the last 90 days"
+            )
+            with session_scope(engine) as session:
+                plan = apply_products(session, sandbox.world.products)
+            typer.echo(f"    products: {plan.summary()}")
 
-    step(3, "The product tree (`sitrep products show`)")
-    # The same rendering as the real command, pointed at the demo database.
+            step(3, "Syncing over HTTP (incremental: a second demo run fetches only what changed)")
+            columns = (
+                SpinnerColumn(),
+                TextColumn("{task.description:<36}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+            )
+            with Progress(*columns, console=Console(stderr=True)) as progress:
+                reports = run_sync(engine, env=sandbox.env(), progress=RichProgress(progress))
+        typer.echo(summary_table(reports))
+        failed = [r for r in reports if r.status != "succeeded"]
+        for report in failed:
+            typer.secho(f"    {report.source} {report.scope}: {report.error}", fg=typer.colors.RED)
+
+    step(4, "The product tree (`sitrep products show`)")
     with user_errors(), session_scope(engine) as session:
         typer.echo(products_cli.render_tree(session, include_inactive=False))
 
     typer.secho(f"\nDemo finished in {time.monotonic() - started:.1f}s.", fg=typer.colors.GREEN)
     typer.echo(
-        "Next: sync, insights and the Slack bot join this demo as they are built "
+        "Next: insights and the Slack bot join this demo as they are built "
         "(see Status in the README)."
     )
+    if failed:
+        raise typer.Exit(1)

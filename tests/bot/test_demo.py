@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,19 @@ def test_demo_runs_on_embedded_defaults_and_is_repeatable(tmp_path: Path) -> Non
     assert "[1] Starting the embedded PostgreSQL" in first.stdout
     assert "7 products added" in first.stdout
     assert "└─ Fraud Detection" in first.stdout
+    written, requests = totals(first.stdout)
+    assert written > 3000
+    assert "FAILED" not in first.stdout
 
-    second = run_demo(tmp_path)  # the data directory is reused; nothing to change
+    second = run_demo(tmp_path)  # the data directory is reused: nothing to change, little to ask
     assert second.returncode == 0, second.stderr
-    assert "No changes" in second.stdout
+    assert "products: No changes" in second.stdout
+    again_written, again_requests = totals(second.stdout)
+    assert again_written == 0
+    assert again_requests < requests / 20
+
+
+def totals(output: str) -> tuple[int, int]:
+    match = re.search(r"([\d,]+) rows written, ([\d,]+) requests", output)
+    assert match, output
+    return int(match.group(1).replace(",", "")), int(match.group(2).replace(",", ""))
