@@ -26,7 +26,6 @@ import re
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import scratch_database, write_readme  # noqa: E402
 from bot.sandbox import FAKES  # noqa: E402
 from collectors.sandbox.generator import generate  # noqa: E402
 from storage import db, migrate  # noqa: E402
@@ -63,18 +63,6 @@ def start_fakes(size: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     return process, env
 
 
-def scratch_database() -> sa.engine.URL:
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        admin = db.normalise_url(configured)
-        engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-        with engine.connect() as conn:
-            conn.exec_driver_sql("DROP DATABASE IF EXISTS sitrep_bench_sync WITH (FORCE)")
-            conn.exec_driver_sql("CREATE DATABASE sitrep_bench_sync")
-        return admin.set(database="sitrep_bench_sync")
-    return db.embedded_server_url(Path(tempfile.mkdtemp(prefix="sitrep-bench-")), "sitrep_bench")
-
-
 def run_sync(env: dict[str, str]) -> tuple[float, str]:
     started = time.perf_counter()
     result = subprocess.run([*SITREP, "sync"], env=env, capture_output=True, text=True, check=False)
@@ -90,19 +78,6 @@ def totals(summary: str) -> tuple[int, int]:
     return int(match.group(1).replace(",", "")), int(match.group(2).replace(",", ""))
 
 
-def write_readme(table: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- BENCH:sync:start -->", "<!-- BENCH:sync:end -->"
-    if start not in text:
-        print("README.md has no BENCH:sync markers; not written.")
-        return
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{table}\n{end}{tail}")
-    print("README.md updated.")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -112,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     assert set(FAKES) == {"sentry", "jira", "github"}
 
-    url = scratch_database()
+    url = scratch_database("sitrep_bench_sync")
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     migrate.upgrade(engine)
     with db.session_scope(engine) as session:
@@ -159,7 +134,7 @@ def main() -> None:
     print()
     print(table)
     if args.write_readme:
-        write_readme(table)
+        write_readme("sync", table)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,6 +35,7 @@ from sqlalchemy.engine import URL
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import scratch_database, write_readme  # noqa: E402
 from storage import db, migrate  # noqa: E402
 from storage.models import PullRequest  # noqa: E402
 from storage.repository import UpsertResult, upsert_rows  # noqa: E402
@@ -113,32 +113,6 @@ def upsert(url: URL, rows: Iterator[dict[str, Any]], batch: int) -> UpsertResult
     return result
 
 
-def scratch_database() -> URL:
-    configured = os.environ.get("DATABASE_URL")
-    if configured:
-        admin = db.normalise_url(configured)
-        engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-        with engine.connect() as conn:
-            conn.exec_driver_sql("DROP DATABASE IF EXISTS sitrep_bench WITH (FORCE)")
-            conn.exec_driver_sql("CREATE DATABASE sitrep_bench")
-        return admin.set(database="sitrep_bench")
-    directory = Path(tempfile.mkdtemp(prefix="sitrep-bench-"))
-    return db.embedded_server_url(directory, "sitrep_bench")
-
-
-def write_readme(table: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start, end = "<!-- BENCH:upsert:start -->", "<!-- BENCH:upsert:end -->"
-    if start not in text:
-        print("README.md has no BENCH:upsert markers; not written.")
-        return
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{start}\n{table}\n{end}{tail}")
-    print("README.md updated.")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -148,7 +122,7 @@ def main() -> None:
     parser.add_argument("--write-readme", action="store_true")
     args = parser.parse_args()
 
-    url = scratch_database()
+    url = scratch_database("sitrep_bench")
     migrate.upgrade(sa.create_engine(url, poolclass=sa.NullPool))
     n = args.rows
     print(f"Into {db.describe(url)}, batches of {args.batch:,}:")
@@ -190,7 +164,7 @@ def main() -> None:
     print()
     print(table)
     if args.write_readme:
-        write_readme(table)
+        write_readme("upsert", table)
 
 
 if __name__ == "__main__":
