@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from collectors.base import ScopeProgress, SyncContext
@@ -32,7 +30,7 @@ from collectors.sentry.client import Page, SentryClient
 from collectors.sentry.cursor import Pass, ScopeCursor
 from collectors.sentry.mapping import SOURCE, daily_counts, parse_time, to_error_issue, to_releases
 from storage.models import ErrorEventCount, ErrorIssue, Release
-from storage.repository import upsert_rows
+from storage.repository import ids_by_external_id, upsert_rows
 from storage.sync_state import get_cursor, mapped_keys, set_cursor
 
 log = logging.getLogger(__name__)
@@ -188,7 +186,7 @@ class SentryCollector:
     ) -> int:
         with ctx.transaction() as session:
             result = upsert_rows(session, ErrorIssue, issues.values(), batch_size=ctx.batch_size)
-            ids = _issue_ids(session, list(issues))
+            ids = ids_by_external_id(session, ErrorIssue, SOURCE, issues)
             count_rows = [
                 {"error_issue_id": ids[external_id], "day": day, "count": count}
                 for (external_id, day), count in counts.items()
@@ -242,23 +240,6 @@ class SentryCollector:
             set_cursor(session, source=SOURCE, scope=RELEASES, cursor=state)
         ctx.count("releases", result.written)
         return result.written
-
-
-def _issue_ids(session: Session, external_ids: list[str]) -> dict[str, int]:
-    """Row ids of Sentry error issues by external id.
-
-    Stands in for `storage.repository.ids_by_external_id`, which binds one parameter per id:
-    PostgreSQL then compares every row of the source with every id (no hashing, no index on
-    ``external_id``), so the lookup grows with table size x batch size (0.25 s for 600 ids among
-    18,000 rows). One array parameter (``= ANY(:ids)``) is hashed or probed through the index.
-    """
-    if not external_ids:
-        return {}
-    query = sa.select(ErrorIssue.external_id, ErrorIssue.id).where(
-        ErrorIssue.source == SOURCE,
-        ErrorIssue.external_id == sa.any_(sa.literal(external_ids, ARRAY(sa.Text))),
-    )
-    return {str(external_id): int(id_) for external_id, id_ in session.execute(query)}
 
 
 def _prefetching(first: Page, fetch: Callable[[str], Page]) -> Iterator[Page]:
