@@ -301,10 +301,6 @@ def test_sandbox_env_configures_a_collector_for_the_fake(app: Starlette) -> None
 # ---------------------------------------------------------------- the spec
 
 
-@pytest.mark.skipif(
-    not (Path(__file__).resolve().parents[2] / ".tools" / "conformance").exists(),
-    reason="Prism is not installed (tests/collectors/prism.py installs it on first use)",
-)
 def test_every_answer_conforms_to_the_openapi_spec(
     app: Starlette, world: World, tmp_path: Path
 ) -> None:
