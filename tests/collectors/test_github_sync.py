@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ from collectors.runner import ScopeReport, run_sync
 from collectors.sandbox.generator import generate
 from collectors.sandbox.world import DeploymentStatus, Review, World
 from storage.db import session_scope
-from storage.products import apply_products
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
@@ -59,15 +58,6 @@ def world(small_world: World) -> World:
         for name, repo in small_world.repos.items()
     }
     return dataclasses.replace(small_world, repos=repos)
-
-
-@pytest.fixture
-def engine(database_url: URL, world: World) -> Iterator[Engine]:
-    engine = sa.create_engine(database_url)
-    with session_scope(engine) as session:
-        apply_products(session, world.products)
-    yield engine
-    engine.dispose()
 
 
 def serve(app: Any, faults: Faults | None = None) -> FakeServer:

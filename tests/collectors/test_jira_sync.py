@@ -37,15 +37,6 @@ def world() -> World:
 
 
 @pytest.fixture
-def engine(database_url: URL, world: World) -> Iterator[Engine]:
-    engine = sa.create_engine(database_url)
-    with session_scope(engine) as session:
-        apply_products(session, world.products)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
 def fake(world: World) -> Iterator[FakeServer]:
     with FakeServer(create_app(world)) as server:
         yield server

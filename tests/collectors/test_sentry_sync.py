@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 
 from collectors.base import NullScopeProgress, SyncContext
@@ -25,7 +25,6 @@ from collectors.sentry.mapping import daily_counts, to_error_issue
 from collectors.sentry.sync import SentryCollector
 from storage.db import session_scope
 from storage.models import ErrorEventCount, ErrorIssue, Release
-from storage.products import apply_products
 from storage.sync_state import get_cursor
 from tests.collectors.snapshot import snapshot
 
@@ -36,15 +35,6 @@ FAST = RetryPolicy(backoff=0.01, max_backoff=0.05)
 @pytest.fixture(scope="module")
 def world() -> World:
     return generate("small", seed=7, now=NOW)
-
-
-@pytest.fixture
-def engine(database_url: URL, world: World) -> Iterator[Engine]:
-    engine = sa.create_engine(database_url)
-    with session_scope(engine) as session:
-        apply_products(session, world.products)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
