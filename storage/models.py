@@ -115,6 +115,8 @@ class Product(Base):
     description: Mapped[str | None] = mapped_column(sa.Text)
     active: Mapped[bool] = mapped_column(server_default=sa.true())
     slack_channel: Mapped[str | None] = mapped_column(sa.String(200))
+    # Only the settings the products file overrides (see `storage.product_file.ProductSettings`).
+    settings: Mapped[dict[str, Any]] = mapped_column(server_default=sa.text("'{}'::jsonb"))
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[CreatedAt] = mapped_column(onupdate=sa.func.now())
 
@@ -420,6 +422,24 @@ class Incident(SourceRow, Base):
     deployment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("deployments.id", ondelete="SET NULL"), index=True
     )
+
+
+# ---------------------------------------------------------------- LLM answers
+
+
+class LlmSummary(Base):
+    """A grounded LLM summary, cached by what produced it: same template, facts and model,
+    same answer, so a digest re-rendered after an unchanged sync costs no tokens."""
+
+    __tablename__ = "llm_summaries"
+    __table_args__ = (sa.UniqueConstraint("template", "facts_hash", "model"),)
+
+    id: Mapped[BigId]
+    template: Mapped[str] = mapped_column(sa.String(100))
+    facts_hash: Mapped[str] = mapped_column(sa.String(64))
+    model: Mapped[str] = mapped_column(sa.String(200))
+    summary: Mapped[dict[str, Any]]
+    created_at: Mapped[CreatedAt]
 
 
 # ---------------------------------------------------------------- sync bookkeeping

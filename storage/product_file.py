@@ -24,6 +24,33 @@ _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _JIRA_KEY = re.compile(r"^[A-Z][A-Z0-9_]+$")
 
 
+class BugSla(BaseModel):
+    """Days an open bug of each priority may stay open before it breaches its SLA."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    critical: float = Field(default=2, gt=0)
+    high: float = Field(default=7, gt=0)
+    medium: float = Field(default=30, gt=0)
+    low: float = Field(default=90, gt=0)
+
+
+class ProductSettings(BaseModel):
+    """How the insights read a product's data; every key is optional and has a default.
+
+    A product inherits its parent's settings and overrides what it sets itself. The defaults are
+    the DORA definitions documented in the README.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    production_environment: str = Field(default="production", min_length=1)
+    rework_branch_prefixes: tuple[str, ...] = ("hotfix/", "revert-")
+    rework_labels: tuple[str, ...] = ("hotfix",)
+    incident_window_hours: float = Field(default=72, gt=0)
+    bug_sla_days: BugSla = BugSla()
+
+
 class ProductSpec(BaseModel):
     """One product as written in the file."""
 
@@ -40,6 +67,13 @@ class ProductSpec(BaseModel):
     jira_projects: tuple[str, ...] = ()
     jira_boards: tuple[int, ...] = ()
     github_repos: tuple[str, ...] = ()
+    settings: ProductSettings | None = None
+
+    def settings_overrides(self) -> dict[str, Any]:
+        """Only the settings the file writes, as stored (so defaults can change later)."""
+        if self.settings is None:
+            return {}
+        return self.settings.model_dump(mode="json", exclude_unset=True)
 
     @field_validator("slack_channel")
     @classmethod

@@ -74,6 +74,19 @@ def _describe(spec: ProductSpec) -> str:
     return ", ".join(bits)
 
 
+def _differences(current: Product, current_parent: str | None, spec: ProductSpec) -> list[str]:
+    diffs = []
+    if current_parent != spec.parent:
+        diffs.append(f"parent {current_parent or '(none)'} -> {spec.parent or '(none)'}")
+    for field in _FIELDS:
+        old, new = getattr(current, field), getattr(spec, field)
+        if old != new:
+            diffs.append(f"{field} {old!r} -> {new!r}")
+    if (current.settings or {}) != spec.settings_overrides():
+        diffs.append(f"settings {current.settings or {}} -> {spec.settings_overrides()}")
+    return diffs
+
+
 def plan_products(session: Session, specs: Sequence[ProductSpec]) -> ProductPlan:
     """What applying ``specs`` would change, without changing anything."""
     existing = {p.name: p for p in session.scalars(sa.select(Product))}
@@ -86,14 +99,8 @@ def plan_products(session: Session, specs: Sequence[ProductSpec]) -> ProductPlan
         if current is None:
             changes.append(Change("add", "product", spec.name, _describe(spec)))
             continue
-        diffs = []
         current_parent = names_by_id.get(current.parent_id) if current.parent_id else None
-        if current_parent != spec.parent:
-            diffs.append(f"parent {current_parent or '(none)'} -> {spec.parent or '(none)'}")
-        for field in _FIELDS:
-            old, new = getattr(current, field), getattr(spec, field)
-            if old != new:
-                diffs.append(f"{field} {old!r} -> {new!r}")
+        diffs = _differences(current, current_parent, spec)
         if diffs:
             changes.append(Change("update", "product", spec.name, "; ".join(diffs)))
 
@@ -145,6 +152,7 @@ def _apply(session: Session, specs: Sequence[ProductSpec]) -> None:
             existing[spec.name] = product
         for field in _FIELDS:
             setattr(product, field, getattr(spec, field))
+        product.settings = spec.settings_overrides()
         current_parent = names_by_id.get(product.parent_id) if product.parent_id else None
         if current_parent != spec.parent:
             product.parent_id = None
