@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import db, demo, products, sandbox, sync
+from bot.cli import db, demo, products, report, sandbox, sync
 
 app = typer.Typer(
     name="sitrep",
@@ -24,6 +24,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(products.app, name="products")
 app.add_typer(sync.app, name="sync")
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(report.app, name="report")
 app.command("demo")(demo.demo)
 
 

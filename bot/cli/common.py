@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import typer
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from storage import db, migrate
 from storage.errors import ProductFileError, StorageError
@@ -32,6 +33,12 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except StorageError as exc:
         err(str(exc))
+        raise typer.Exit(EXIT_FAILED) from None
+    except OperationalError as exc:
+        # Unreachable server, wrong password, missing database: say which, not a traceback.
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        err(f"Cannot use the database: {reason}")
+        err("Check DATABASE_URL (or unset it to use the embedded PostgreSQL).")
         raise typer.Exit(EXIT_FAILED) from None
 
 

@@ -1,0 +1,99 @@
+"""The sprint report on the synced small sandbox: the planted bottleneck, and sprint numbers that
+match the generator's own record of every Sprint field change (what Jira's report would show)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from collectors.sandbox.world import JiraIssue, World
+from insights.queries.scope import resolve_scope
+from insights.queries.sprint import build_sprint_report
+
+
+@pytest.fixture
+def reader(sandbox_engine: Engine) -> Iterator[Session]:
+    with Session(sandbox_engine) as session:
+        yield session
+
+
+def test_code_review_is_the_bottleneck_of_the_payment_board_only(
+    reader: Session, sandbox_world: World
+) -> None:
+    facts = sandbox_world.facts
+    payments = build_sprint_report(
+        reader, resolve_scope(reader, product="Payment System"), now=sandbox_world.now
+    )
+    assert payments.board is not None and payments.board.id == str(facts.bottleneck_board)
+    section = payments.sections[0]
+    assert section.bottleneck == facts.bottleneck_status == "Code Review"
+    assert any(
+        f.kind == "bottleneck" and facts.bottleneck_status in f.action for f in payments.findings
+    )
+    everything = build_sprint_report(reader, resolve_scope(reader), now=sandbox_world.now)
+    others = [s for s in everything.sections if s.board.id != str(facts.bottleneck_board)]
+    assert others, "the sandbox has other boards"
+    for other in others:
+        assert other.bottleneck is not None and other.bottleneck != facts.bottleneck_status
+        assert not any(f.kind == "bottleneck" for f in other.findings)
+
+
+def _ids(value: str | None) -> set[str]:
+    return {part.strip() for part in (value or "").split(",") if part.strip()}
+
+
+def _sprints_at(issue: JiraIssue, moment: dt.datetime) -> set[str]:
+    """The issue's Sprint field at ``moment``, replayed from the generator's changelog."""
+    value: set[str] = set()
+    for change in issue.changes:
+        if change.field == "Sprint" and change.at <= moment:
+            value = _ids(change.to_value)
+    return value
+
+
+def test_sprint_numbers_match_the_changelog(reader: Session, sandbox_world: World) -> None:
+    world, now = sandbox_world, sandbox_world.now
+    board = world.boards[world.facts.bottleneck_board]
+    sprint = next(
+        s for s in world.sprints.values() if s.board_id == board.id and s.state == "active"
+    )
+    assert sprint.start is not None
+    sid = str(sprint.id)
+    committed, added, removed, completed = set(), set(), set(), set()
+    points: dict[str, float] = {}
+    for issue in (i for i in world.issues if i.project == board.project):
+        points[issue.key] = issue.story_points or 0.0
+        if sid in _sprints_at(issue, sprint.start):
+            committed.add(issue.key)
+        during = [
+            (c.at, _ids(c.from_value), _ids(c.to_value))
+            for c in issue.changes
+            if c.field == "Sprint" and sprint.start < c.at <= now
+        ]
+        joins = [at for at, before, after in during if sid in after - before]
+        if joins:
+            added.add(issue.key)
+        if any(sid in before - after for _, before, after in during):
+            removed.add(issue.key)
+        joined = sprint.start if issue.key in committed else min(joins, default=now)
+        resolved = issue.resolved
+        if sid in _sprints_at(issue, now) and resolved and joined < resolved <= now:
+            completed.add(issue.key)
+
+    report = build_sprint_report(
+        reader, resolve_scope(reader, product="Payment System"), now=now, board=str(board.id)
+    )
+    section = report.sections[0]
+    assert section.sprint is not None and section.sprint.name == sprint.name
+    values = {m.id: m.value for m in section.metrics}
+    assert values["committed_issues"] == len(committed) > 0
+    assert values["committed_points"] == sum(points[k] for k in committed)
+    assert values["added_issues"] == len(added)
+    assert values["added_points"] == sum(points[k] for k in added)
+    assert values["removed_issues"] == len(removed)
+    assert values["completed_issues"] == len(completed)
+    assert values["completed_points"] == sum(points[k] for k in completed)
