@@ -47,7 +47,13 @@ def load_dora_input(session: Session, scope: Scope, window: Window, now: dt.date
     since = earliest - max(longest_incident_window, _SHIP_LOOKBACK)
     origins = deployment_origins(session, repos)
     deployments = _deployments(session, scope, origins, since, now)
-    pulls = _pulls(session, repos, since, now)
+    # A PR merged at or before the start of its repo's last deployment ahead of the windows
+    # shipped before them: load only the PRs merged after it (per repo), else since `since`.
+    bounds = {repo: since - dt.timedelta(microseconds=1) for repo in repos}
+    for d in deployments:
+        if bounds[d.repo] < d.started_at < earliest:
+            bounds[d.repo] = d.started_at
+    pulls = _pulls(session, bounds, now)
     incidents = _incidents(session, scope.jira_projects, earliest, now)
     return DoraInput(
         deployments=deployments,
@@ -134,38 +140,35 @@ def _deployments(
 
 
 def _pulls(
-    session: Session, repos: tuple[str, ...], since: dt.datetime, now: dt.datetime
+    session: Session, bounds: Mapping[str, dt.datetime], now: dt.datetime
 ) -> list[PullRecord]:
-    if not repos:
+    """PRs merged after their repo's bound and before ``now``."""
+    if not bounds:
         return []
-    query = sa.select(
-        PullRequest.id,
-        PullRequest.repo,
-        PullRequest.number,
-        PullRequest.created_at,
-        PullRequest.merged_at,
-        PullRequest.first_commit_at,
-        PullRequest.first_review_at,
-        PullRequest.head_branch,
-        PullRequest.labels,
-    ).where(
-        PullRequest.repo.in_(repos),
-        PullRequest.merged_at >= since,
-        PullRequest.merged_at < now,
-    )
-    return [
-        PullRecord(
-            id=row.id,
-            repo=row.repo,
-            number=row.number,
-            created_at=row.created_at,
-            merged_at=row.merged_at,
-            first_commit_at=row.first_commit_at,
-            first_review_at=row.first_review_at,
-            head_branch=row.head_branch,
-            labels=tuple(row.labels or ()),
+    per_repo = sa.values(
+        sa.column("repo", sa.String), sa.column("bound", sa.DateTime(timezone=True)), name="bounds"
+    ).data(list(bounds.items()))
+    query = (
+        sa.select(
+            PullRequest.id,
+            PullRequest.repo,
+            PullRequest.number,
+            PullRequest.created_at,
+            PullRequest.merged_at,
+            PullRequest.first_commit_at,
+            PullRequest.first_review_at,
+            PullRequest.head_branch,
+            # psycopg already returns a list; skip SQLAlchemy's per-item array processing.
+            sa.type_coerce(PullRequest.labels, sa.types.NullType()),
         )
-        for row in session.execute(query)
+        .join(per_repo, PullRequest.repo == per_repo.c.repo)
+        .where(PullRequest.merged_at > per_repo.c.bound, PullRequest.merged_at < now)
+    )
+    rows = session.execute(query)
+    return [
+        PullRecord(id_, repo, n, created, merged, commit, review, head, tuple(labels or ()))
+        for id_, repo, n, created, merged, commit, review, head, labels in rows
+        if merged is not None
     ]
 
 

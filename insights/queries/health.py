@@ -23,7 +23,7 @@ def load_health_input(
     since = window.previous().previous().start
     issues = _issues(session, scope.sentry_projects, since, now)
     events = _events(session, [i.id for i in issues], since, now)
-    bugs = _bugs(session, scope.jira_projects, now)
+    bugs = _bugs(session, scope.jira_projects, since, now)
     events_since = session.scalar(
         sa.select(sa.func.min(ErrorEventCount.day))
         .join(ErrorIssue, ErrorIssue.id == ErrorEventCount.error_issue_id)
@@ -89,8 +89,10 @@ def _events(
     return dict(events)
 
 
-def _bugs(session: Session, projects: tuple[str, ...], now: dt.datetime) -> list[BugRecord]:
-    """Every bug that could be open at some point of the windows: not resolved long ago."""
+def _bugs(
+    session: Session, projects: tuple[str, ...], since: dt.datetime, now: dt.datetime
+) -> list[BugRecord]:
+    """Every bug that could be open at the end of one of the windows: not resolved before."""
     if not projects:
         return []
     query = sa.select(
@@ -104,6 +106,7 @@ def _bugs(session: Session, projects: tuple[str, ...], now: dt.datetime) -> list
         WorkItem.project_key.in_(projects),
         WorkItem.type == "bug",
         WorkItem.created_at < now,
+        sa.or_(WorkItem.resolved_at.is_(None), WorkItem.resolved_at > since),
     )
     return [BugRecord(*row) for row in session.execute(query)]
 

@@ -223,7 +223,10 @@ def _items(
     moves = (
         sa.select(
             *(
-                sa.func.array_agg(aggregate_order_by(column, *ordered)).label(name)
+                # psycopg returns lists already: skip SQLAlchemy's per-element processing.
+                sa.type_coerce(
+                    sa.func.array_agg(aggregate_order_by(column, *ordered)), sa.types.NullType()
+                ).label(name)
                 for name, column in _TRANSITION_COLUMNS
             ),
             sa.func.max(WorkItemTransition.changed_at).label("latest"),
