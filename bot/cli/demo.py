@@ -1,29 +1,39 @@
 """`sitrep demo`: the pipeline on embedded defaults, as a new user first meets it.
 
 Today it covers what exists: an embedded PostgreSQL, the sandbox organisation served by local
-fakes of Sentry, Jira and GitHub, a real sync over HTTP, and the product tree. Insights and the
-bot through the console join as they are built.
+fakes of Sentry, Jira and GitHub, a real sync over HTTP, the product tree, and the health, DORA
+and sprint reports of one product. The bot through the console joins as it is built.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from sqlalchemy.engine import Engine
 
 from bot.cli import products as products_cli
 from bot.cli.common import user_errors
+from bot.cli.report_text import render_report
 from bot.cli.sync import RichProgress, summary_table
 from bot.sandbox import running_sandbox
 from collectors.runner import run_sync
+from insights.narrator import narrate
+from insights.queries.reports import build_dora_report, build_health_report
+from insights.queries.scope import resolve_scope
+from insights.queries.sprint import build_sprint_report
 from storage import db, migrate
 from storage.db import session_scope
 from storage.products import apply_products
 
 DEMO_DATABASE = "sitrep_demo"
+DEMO_PRODUCT = "Payment System"
 # Fixed ports keep the links stored from the fakes (issue and board URLs) the same from one demo
 # run to the next, so a second run really has nothing to rewrite. Free ports when taken.
 DEMO_PORT = 8911
@@ -31,6 +41,23 @@ DEMO_PORT = 8911
 
 def step(number: int, text: str) -> None:
     typer.secho(f"\n[{number}] {text}", bold=True)
+
+
+def show_insights(engine: Engine) -> None:
+    """Steps 5-7: the three reports for one product, as `sitrep report` prints them."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    builders: list[tuple[str, Callable[[Any, Any], Any]]] = [
+        ("health", lambda s, scope: build_health_report(s, scope, days=30, now=now)),
+        ("dora", lambda s, scope: build_dora_report(s, scope, days=30, now=now)),
+        ("sprint", lambda s, scope: build_sprint_report(s, scope, now=now)),
+    ]
+    for number, (kind, build) in enumerate(builders, start=5):
+        step(number, f'Insights: `sitrep report {kind} --product "{DEMO_PRODUCT}"`')
+        with user_errors(), session_scope(engine) as session:
+            report = build(session, resolve_scope(session, product=DEMO_PRODUCT))
+            if report.summary is None:
+                report = report.with_summary(narrate(report.facts()))
+        typer.echo(render_report(report))
 
 
 def demo() -> None:
@@ -85,10 +112,13 @@ def demo() -> None:
     with user_errors(), session_scope(engine) as session:
         typer.echo(products_cli.render_tree(session, include_inactive=False))
 
+    show_insights(engine)
+
     typer.secho(f"\nDemo finished in {time.monotonic() - started:.1f}s.", fg=typer.colors.GREEN)
     typer.echo(
-        "Next: insights and the Slack bot join this demo as they are built "
-        "(see Status in the README)."
+        "Try: .venv/bin/sitrep report dora --team payments --days 90  (reports read the database "
+        "in DATABASE_URL or the default embedded one; the demo keeps its own sitrep_demo). "
+        "The Slack bot joins this demo as it is built (see Status in the README)."
     )
     if failed:
         raise typer.Exit(1)

@@ -101,19 +101,12 @@ def render_document(doc: Mapping[str, Any]) -> str:
         text = _table(name, rows)
         if text:
             parts += [text, ""]
-    for section in doc.get("boards") or []:
-        parts += [
-            render_document(
-                {
-                    **section,
-                    "kind": "board",
-                    "scope": {"name": section.get("board", {}).get("name", "")},
-                }
-            ),
-            "",
-        ]
+    boards = doc.get("boards") or []
+    for section in boards:
+        parts += [render_document({**section, "kind": "board"}), ""]
     findings = doc.get("findings") or []
-    if findings:
+    # One board: its section already listed them.
+    if findings and len(boards) != 1:
         parts.append("Findings, most important first")
         for n, finding in enumerate(findings, 1):
             parts.append(f"{n}. {finding['action']}: {finding['evidence']}")

@@ -1,4 +1,4 @@
-"""`sitrep demo` on a machine that never ran Sitrep: embedded Postgres, products, the tree."""
+"""`sitrep demo` on a machine that never ran Sitrep: embedded Postgres, products, sync, reports."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ def test_demo_runs_on_embedded_defaults_and_is_repeatable(tmp_path: Path) -> Non
     written, requests = totals(first.stdout)
     assert written > 3000
     assert "FAILED" not in first.stdout
+    for kind in ("health", "dora", "sprint"):
+        assert f'sitrep report {kind} --product "Payment System"' in first.stdout
+    assert "Code Review" in first.stdout  # the time-in-status table of the planted bottleneck
+    assert "deployment frequency" in first.stdout
 
     second = run_demo(tmp_path)  # the data directory is reused: nothing to change, little to ask
     assert second.returncode == 0, second.stderr
