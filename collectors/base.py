@@ -15,14 +15,29 @@ The rules every `Collector.sync_scope` follows:
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from storage.db import session_scope
+_factories: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """`storage.db.session_scope`, with the session factory made once per engine, not once per
+    transaction: a sync runs thousands of small transactions, and making a factory cost about
+    as much CPU as the statements of a no-change scope's transaction."""
+    factory = _factories.get(engine)
+    if factory is None:
+        factory = _factories.setdefault(engine, sessionmaker(engine, expire_on_commit=False))
+    with factory() as session, session.begin():
+        yield session
 
 
 class ScopeProgress(Protocol):
@@ -54,6 +69,36 @@ class NullProgress:
         return nullcontext(NullScopeProgress())
 
 
+class LazyScopeProgress:
+    """A scope's progress, opened in the sink on the scope's first report, closed by `close`.
+
+    A scope with nothing to report adds nothing: a no-change sync answers most scopes with one
+    304 and no progress at all, and a console that redraws every bar it holds whenever one is
+    added (rich does) spent more CPU on hundreds of such bars than the sync itself.
+    """
+
+    def __init__(self, sink: ProgressSink, source: str, scope: str) -> None:
+        self._sink, self._source, self._scope = sink, source, scope
+        self._lock = threading.Lock()
+        self._opened = ExitStack()
+        self._bar: ScopeProgress | None = None
+
+    def _open(self) -> ScopeProgress:
+        with self._lock:
+            if self._bar is None:
+                self._bar = self._opened.enter_context(self._sink.scope(self._source, self._scope))
+            return self._bar
+
+    def total(self, count: int | None) -> None:
+        self._open().total(count)
+
+    def advance(self, count: int = 1) -> None:
+        self._open().advance(count)
+
+    def close(self) -> None:
+        self._opened.close()
+
+
 @dataclass
 class SyncContext:
     engine: Engine
@@ -63,7 +108,7 @@ class SyncContext:
 
     def transaction(self) -> AbstractContextManager[Session]:
         """A committed unit of work: rows and the cursor that covers them, together."""
-        return session_scope(self.engine)
+        return transaction(self.engine)
 
     def count(self, table: str, rows: int) -> None:
         self.stats[table] = self.stats.get(table, 0) + rows
@@ -78,6 +123,11 @@ class Collector(Protocol):
 
     def scopes(self, session: Session) -> list[str]:
         """The scopes to sync, from the products' mappings (what the products file names)."""
+
+    def stages(self, scopes: list[str]) -> list[list[str]]:
+        """``scopes`` in stages that run one after the other; the scopes of one stage do not
+        depend on each other and may run side by side (a scope that needs another's rows
+        goes in a later stage)."""
 
     def sync_scope(self, scope: str, ctx: SyncContext, progress: ScopeProgress) -> int:
         """Sync one scope; return the number of domain rows written (inserted or updated)."""

@@ -2,8 +2,10 @@
 
 `upsert_rows` streams rows into a temporary staging table with PostgreSQL's ``COPY`` and merges
 them with one ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` per batch. That is several times
-faster than multi-row ``VALUES`` inserts (bench/upsert.py measures both against a plain COPY) and
-keeps the semantics we need:
+faster than multi-row ``VALUES`` inserts (bench/upsert.py measures both against a plain COPY),
+except for a handful of rows (`SMALL_BATCH`, what incremental syncs mostly write), which go in
+one ``INSERT ... VALUES ... ON CONFLICT`` instead of four statements. Either way the semantics
+are the ones we need:
 
 - the same rows twice change nothing: the update only fires ``WHERE`` a column really differs, so
   an unchanged row is neither rewritten nor has its ``synced_at`` bumped;
@@ -28,6 +30,9 @@ from sqlalchemy.orm import Session
 from storage.models import Base
 
 DEFAULT_BATCH = 5_000
+# Up to this many rows, one INSERT ... VALUES ... ON CONFLICT is cheaper than staging them with
+# COPY (four statements and a temporary table): an incremental sync's batches are mostly tiny.
+SMALL_BATCH = 10
 # Written by the database, never by a caller; bumped only when a row really changed.
 _SYNCED_AT = "synced_at"
 
@@ -114,6 +119,8 @@ def _upsert_batch(
     columns: Sequence[str],
     batch: list[Mapping[str, Any]],
 ) -> UpsertResult:
+    if len(batch) <= SMALL_BATCH:
+        return _upsert_values(session, table, key, columns, batch)
     # One staging table per column set: two upserts of different shapes may share a transaction.
     stage = f"_stage_{table.name[:40]}_{zlib.crc32(','.join(columns).encode()):08x}"
     cols = ", ".join(f'"{c}"' for c in columns)
@@ -141,7 +148,31 @@ def _upsert_batch(
     return UpsertResult(inserted, updated, len(batch) - inserted - updated)
 
 
-def _merge_sql(table: sa.Table, key: Sequence[str], columns: Sequence[str], stage: str) -> str:
+def _upsert_values(
+    session: Session,
+    table: sa.Table,
+    key: Sequence[str],
+    columns: Sequence[str],
+    batch: list[Mapping[str, Any]],
+) -> UpsertResult:
+    """A small batch in one statement: the same merge, its rows as parameters, not staged."""
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
+    params = [
+        Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c]
+        for row in batch
+        for c in columns
+    ]
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    # INSERT coerces every VALUES row to the columns' types, as COPY into the stage does.
+    source = "VALUES " + ", ".join([placeholders] * len(batch))
+    conn = session.connection()
+    result = conn.exec_driver_sql(_merge_sql(table, key, columns, source), tuple(params)).one()
+    inserted, updated = int(result[0]), int(result[1])
+    return UpsertResult(inserted, updated, len(batch) - inserted - updated)
+
+
+def _merge_sql(table: sa.Table, key: Sequence[str], columns: Sequence[str], source: str) -> str:
+    """The merge of ``source`` (a staging table's name, or a VALUES list) into ``table``."""
     cols = ", ".join(f'"{c}"' for c in columns)
     conflict = ", ".join(f'"{k}"' for k in key)
     data = [c for c in columns if c not in key]
@@ -159,9 +190,10 @@ def _merge_sql(table: sa.Table, key: Sequence[str], columns: Sequence[str], stag
     else:
         action = "DO NOTHING"
     # xmax = 0 marks a freshly inserted tuple; an updated one carries the updating xid.
+    rows = source if source.startswith("VALUES ") else f'SELECT {cols} FROM "{source}"'
     return (
         f'WITH merged AS (INSERT INTO "{table.name}" AS t ({cols}) '
-        f'SELECT {cols} FROM "{stage}" ON CONFLICT ({conflict}) {action} '
+        f"{rows} ON CONFLICT ({conflict}) {action} "
         "RETURNING (t.xmax = 0) AS inserted) "
         "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
     )

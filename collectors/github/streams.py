@@ -11,6 +11,7 @@ fetched again, so a resumed sync is cheap and ends with the same rows.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import re
 from collections import deque
@@ -38,6 +39,9 @@ R = TypeVar("R")
 OVERLAP = dt.timedelta(minutes=1)
 # A run still queued this long after the newest one no longer holds the watermark back.
 OPEN_RUN_HORIZON = dt.timedelta(days=3)
+# A PR row carries its payload and its reviews': tens of KB each. Committing every 500 (not
+# every ctx.batch_size) keeps four repos' batches in flight well inside the memory budget.
+PULLS_PER_WRITE = 500
 
 
 class Stream:
@@ -95,11 +99,14 @@ class Stream:
 def bounded_map(
     pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], window: int = 64
 ) -> Iterator[R]:
-    """``map(fn, items)`` on the pool, in order, with at most ``window`` calls in flight."""
+    """``map(fn, items)`` on the pool, in order, with at most ``window`` calls in flight.
+
+    Each call runs in a copy of the caller's context, so its requests count towards the scope.
+    """
     pending: deque[Future[R]] = deque()
     try:
         for item in items:
-            pending.append(pool.submit(fn, item))
+            pending.append(pool.submit(contextvars.copy_context().run, fn, item))
             if len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
@@ -144,48 +151,48 @@ class PullStream(Stream):
         if first.not_modified:
             return 0
         newest = max((_at(p["updated_at"]) for p in first.items), default=None)
+        etag = first.etag
         stop_at = watermark - OVERLAP if watermark else None
         self.progress.total(None if first.next_url else len(first.items))
+        # A list page is megabytes of objects: hold none longer than it is being read.
+        pages = chain([first], rest)
+        del first
+        flush = min(self.ctx.batch_size, PULLS_PER_WRITE)
         batch: list[tuple[Row, list[Json]]] = []
-        for row, reviews in bounded_map(
-            self.pool, self._fetch, self._changed(first, rest, stop_at)
-        ):
+        for row, reviews in bounded_map(self.pool, self._fetch, self._changed(pages, stop_at)):
             batch.append((row, reviews))
             self.progress.advance()
-            if len(batch) >= self.ctx.batch_size:
+            if len(batch) >= flush:
                 with self.ctx.transaction() as session:
                     self._write(session, batch)
                 batch = []
         new_watermark = max(filter(None, (newest, watermark)), default=None)
         with self.ctx.transaction() as session:
             self._write(session, batch)
-            self.save(session, {"etag": first.etag, "watermark": _iso(new_watermark)})
+            self.save(session, {"etag": etag, "watermark": _iso(new_watermark)})
         return self.written
 
-    def _changed(
-        self, first: Page, rest: Iterator[Page], stop_at: dt.datetime | None
-    ) -> Iterator[Json]:
-        """List items newer than ``stop_at`` whose stored ``updated_at`` differs."""
-        for page in chain([first], rest):
+    def _changed(self, pages: Iterator[Page], stop_at: dt.datetime | None) -> Iterator[int]:
+        """Numbers of the listed PRs newer than ``stop_at`` whose stored ``updated_at`` differs."""
+        for page in pages:
             fresh = []
             done = False
             for item in page.items:
                 if stop_at is not None and _at(item["updated_at"]) <= stop_at:
                     done = True
                     break
-                fresh.append(item)
-            ids = [mapping.pull_external_id(self.repo, p["number"]) for p in fresh]
+                fresh.append((item["number"], parse_time(item["updated_at"])))
+            ids = [mapping.pull_external_id(self.repo, number) for number, _ in fresh]
             known = self.stored(PullRequest, ids, lambda t: t.c.updated_at)
-            for item, external_id in zip(fresh, ids, strict=True):
-                if known.get(external_id) != parse_time(item["updated_at"]):
-                    yield item
+            for (number, updated), external_id in zip(fresh, ids, strict=True):
+                if known.get(external_id) != updated:
+                    yield number
                 else:
                     self.progress.advance()
             if done:
                 return
 
-    def _fetch(self, item: Json) -> tuple[Row, list[Json]]:
-        number = item["number"]
+    def _fetch(self, number: int) -> tuple[Row, list[Json]]:
         pull = self.client.get_pull(self.repo, number)
         reviews = self.client.list_reviews(self.repo, number)
         commits = self.client.list_pull_commits(self.repo, number)

@@ -80,6 +80,10 @@ class GitHubCollector:
             f"{repo}:{stream}" for repo in mapped_keys(session, "github_repo") for stream in STREAMS
         ]
 
+    def stages(self, scopes: list[str]) -> list[list[str]]:
+        """One stage: every stream of every repo writes rows of its own."""
+        return [scopes]
+
     def sync_scope(self, scope: str, ctx: SyncContext, progress: ScopeProgress) -> int:
         repo, _, stream = scope.rpartition(":")
         args = (self.client, self._pool, repo, scope, ctx, progress)

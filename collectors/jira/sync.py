@@ -101,6 +101,13 @@ class JiraCollector:
             *(f"project:{p}" for p in projects),
         ]
 
+    def stages(self, scopes: list[str]) -> list[list[str]]:
+        """``fields``, then the boards one at a time (a sprint shared by boards belongs to the
+        one it was created on, which must not depend on which board's sync commits last), then
+        the projects side by side (each writes only its own issues)."""
+        projects = [s for s in scopes if s.startswith("project:")]
+        return [[s] for s in scopes if s not in projects] + [projects]
+
     def sync_scope(self, scope: str, ctx: SyncContext, progress: ScopeProgress) -> int:
         kind, _, key = scope.partition(":")
         if scope == FIELDS_SCOPE:

@@ -9,6 +9,7 @@ absorb what the overlap fetches twice.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import queue
 import threading
@@ -27,7 +28,9 @@ from storage.models import Incident, Sprint, SprintMembership, WorkItem, WorkIte
 from storage.repository import ids_by_external_id, upsert_rows
 
 OVERLAP = dt.timedelta(minutes=5)  # minute resolution, plus search-index lag
-FLUSH_ISSUES = 1000  # issues per committed checkpoint
+# Issues per committed checkpoint. Each holds its whole changelog until written, and several
+# projects sync at once: 500 keeps their sum well inside the sync's memory budget.
+FLUSH_ISSUES = 500
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,10 @@ def _prefetch(
         except BaseException as exc:  # handed to the consumer, which raises it
             offer(exc)
 
-    worker = threading.Thread(target=produce, name="jira-prefetch", daemon=True)
+    # In a copy of the caller's context: the prefetched pages' requests count towards the scope.
+    worker = threading.Thread(
+        target=contextvars.copy_context().run, args=(produce,), name="jira-prefetch", daemon=True
+    )
     worker.start()
     try:
         while True:

@@ -14,6 +14,7 @@ rows are written every ``ctx.batch_size`` rows together with the checkpoint that
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import time
@@ -95,6 +96,12 @@ class SentryCollector:
     def scopes(self, session: Session) -> list[str]:
         projects = mapped_keys(session, "sentry_project")
         return [PROJECTS, *projects, RELEASES] if projects else [PROJECTS]
+
+    def stages(self, scopes: list[str]) -> list[list[str]]:
+        """``projects`` (the check) first; then the projects' issues and the releases, which
+        touch different rows, side by side."""
+        first = [s for s in scopes if s == PROJECTS]
+        return [first, [s for s in scopes if s != PROJECTS]]
 
     def sync_scope(self, scope: str, ctx: SyncContext, progress: ScopeProgress) -> int:
         if scope == PROJECTS:
@@ -246,12 +253,17 @@ def _prefetching(first: Page, fetch: Callable[[str], Page]) -> Iterator[Page]:
     """``first`` and the pages after it; the next page downloads while the caller works on this.
 
     Only for lists that end on their own (the server filters them): a caller that stops early
-    would leave one request wasted.
+    would leave one request wasted. The fetch runs in a copy of the caller's context, so its
+    request counts towards the scope.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentry-prefetch") as pool:
         page = first
         while True:
-            ahead = pool.submit(fetch, page.next_cursor) if page.next_cursor else None
+            ahead = (
+                pool.submit(contextvars.copy_context().run, fetch, page.next_cursor)
+                if page.next_cursor
+                else None
+            )
             yield page
             if ahead is None:
                 return
