@@ -24,7 +24,6 @@ from bot.cli.report_text import render_report
 from bot.cli.sync import RichProgress, summary_table
 from bot.sandbox import running_sandbox
 from collectors.runner import run_sync
-from insights.narrator import narrate
 from insights.queries.reports import build_dora_report, build_health_report
 from insights.queries.scope import resolve_scope
 from insights.queries.sprint import build_sprint_report
@@ -55,8 +54,6 @@ def show_insights(engine: Engine) -> None:
         step(number, f'Insights: `sitrep report {kind} --product "{DEMO_PRODUCT}"`')
         with user_errors(), session_scope(engine) as session:
             report = build(session, resolve_scope(session, product=DEMO_PRODUCT))
-            if report.summary is None:
-                report = report.with_summary(narrate(report.facts()))
         typer.echo(render_report(report))
 
 

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from bot.cli.common import EXIT_BAD_INPUT, err, open_engine, user_errors
 from bot.cli.report_text import render_report
 from insights.errors import InsightsError
-from insights.narrator import narrate
 from insights.queries.reports import build_dora_report, build_health_report
 from insights.queries.scope import Scope, resolve_scope
 from insights.report import Report
@@ -69,8 +68,6 @@ def _scope(session: Session, product: str | None, team: str | None) -> Scope:
 
 def _emit(session_engine: Any, report: Report | Any, output: Format) -> None:
     """Narrate (LLM when configured, else the rules) and print."""
-    if report.summary is None:
-        report = report.with_summary(narrate(report.facts()))
     # Imported here: openai costs ~0.3 s to import, which every other command would pay.
     from insights.llm import LlmConfig, summarise
 

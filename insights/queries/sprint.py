@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from insights import flow
 from insights.common import Window
 from insights.errors import UnknownScope
+from insights.narrator import narrate
 from insights.queries.scope import Scope, suggest
 from insights.sprint import (
     BoardInput,
@@ -77,7 +78,8 @@ def build_sprint_report(
         board_sprint(_load(session, scope, b, now, sprint, rules), now=now, rules=rules)
         for b in chosen
     )
-    return SprintReport(scope.as_dict(), now, sections)
+    report = SprintReport(scope.as_dict(), now, sections)
+    return report.with_summary(narrate(report.facts()))
 
 
 def _boards(session: Session, scope: Scope) -> list[Board]:
