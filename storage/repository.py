@@ -17,7 +17,7 @@ are the ones we need:
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -131,17 +131,12 @@ def _upsert_batch(
     )
     conn.exec_driver_sql(f'TRUNCATE "{stage}"')
 
-    json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
+    adapt = _adapter(table, columns)
     raw_conn = conn.connection.driver_connection
     assert raw_conn is not None
     with raw_conn.cursor() as cur, cur.copy(f'COPY "{stage}" ({cols}) FROM STDIN') as copy:
         for row in batch:
-            copy.write_row(
-                [
-                    Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c]
-                    for c in columns
-                ]
-            )
+            copy.write_row(adapt(row))
 
     result = conn.exec_driver_sql(_merge_sql(table, key, columns, stage)).one()
     inserted, updated = int(result[0]), int(result[1])
@@ -156,12 +151,8 @@ def _upsert_values(
     batch: list[Mapping[str, Any]],
 ) -> UpsertResult:
     """A small batch in one statement: the same merge, its rows as parameters, not staged."""
-    json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
-    params = [
-        Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c]
-        for row in batch
-        for c in columns
-    ]
+    adapt = _adapter(table, columns)
+    params = [value for row in batch for value in adapt(row)]
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
     # INSERT coerces every VALUES row to the columns' types, as COPY into the stage does.
     source = "VALUES " + ", ".join([placeholders] * len(batch))
@@ -169,6 +160,18 @@ def _upsert_values(
     result = conn.exec_driver_sql(_merge_sql(table, key, columns, source), tuple(params)).one()
     inserted, updated = int(result[0]), int(result[1])
     return UpsertResult(inserted, updated, len(batch) - inserted - updated)
+
+
+def _adapter(table: sa.Table, columns: Sequence[str]) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """A row's values in ``columns`` order, JSONB values wrapped so psycopg sends them as JSON."""
+    json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
+
+    def adapt(row: Mapping[str, Any]) -> list[Any]:
+        return [
+            Jsonb(row[c]) if c in json_columns and row[c] is not None else row[c] for c in columns
+        ]
+
+    return adapt
 
 
 def _merge_sql(table: sa.Table, key: Sequence[str], columns: Sequence[str], source: str) -> str:
