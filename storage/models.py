@@ -474,3 +474,8 @@ class SyncRun(Base):
     rows: Mapped[int] = mapped_column(server_default="0")
     requests: Mapped[int] = mapped_column(server_default="0")
     error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+# The bot's own tables live in their own module; importing it here puts them on `Base.metadata`
+# wherever the domain model is imported (migrations, tests), so the two can never drift apart.
+from storage import models_bot as _bot_tables  # noqa: E402, F401
