@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import db, demo, products, report, sandbox, sync
+from bot.cli import db, demo, doctor, products, report, sandbox, serve, sync
 
 app = typer.Typer(
     name="sitrep",
@@ -26,6 +26,8 @@ app.add_typer(sync.app, name="sync")
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(report.app, name="report")
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
+app.command("doctor")(doctor.doctor)
 
 
 @app.callback()

@@ -1,0 +1,35 @@
+"""The Bolt app: Slack's requests verified, acknowledged and routed to the surfaces' listeners.
+
+Bolt checks every request's signature and its 5-minute window (401 otherwise) before any listener
+runs. Listeners call ``ack()`` first; Bolt answers Slack as soon as they do and lets the listener
+finish on ``listener_executor``, so the 3-second limit is met however long a report takes.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_bolt import App
+
+from bot.deps import Deps
+from bot.surfaces import register_all
+
+LISTENER_THREADS = 16
+
+
+def build_app(deps: Deps) -> App:
+    app = App(
+        name="sitrep",
+        token=deps.config.bot_token,
+        signing_secret=deps.config.signing_secret,
+        client=deps.slack,
+        # No auth.test at start-up: the web process must come up (and answer /healthz) while
+        # Slack is unreachable; the first request checks the token instead.
+        token_verification_enabled=False,
+        process_before_response=False,
+        listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
+        logger=logging.getLogger("sitrep.bolt"),
+    )
+    register_all(app, deps)
+    return app

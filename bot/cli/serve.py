@@ -1,0 +1,61 @@
+"""`sitrep serve`: the web process (Slack requests, Sentry webhooks, /healthz, /metrics)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+
+from bot.cli.common import EXIT_BAD_INPUT, err, open_engine, user_errors
+
+log = logging.getLogger("sitrep.serve")
+
+
+def serve(
+    port: Annotated[
+        int | None,
+        typer.Option("--port", help="Port to listen on (default: $PORT, else 3000).", min=0),
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "0.0.0.0",
+    socket_mode: Annotated[
+        bool,
+        typer.Option(
+            "--socket-mode",
+            help="Also take Slack's requests over Socket Mode (SLACK_APP_TOKEN), for a laptop "
+            "Slack cannot reach; Sentry webhooks still need the HTTP port.",
+        ),
+    ] = False,
+) -> None:
+    """Serve Slack (/slack/events), Sentry (/webhooks/sentry), /healthz and /metrics."""
+    import uvicorn
+
+    from bot.app import build_app
+    from bot.config import BotConfig, ConfigError
+    from bot.deps import build_deps
+    from bot.web import create_web_app
+
+    try:
+        config = BotConfig.from_env(os.environ)
+    except ConfigError as exc:
+        err(str(exc))
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    with user_errors():
+        engine = open_engine()
+    deps = build_deps(engine, config)
+    bolt = build_app(deps)
+    web = create_web_app(deps, bolt)
+    deps.outbox.start()
+    if socket_mode:
+        if not config.app_token:
+            err(
+                "--socket-mode needs SLACK_APP_TOKEN (xapp-..., Basic Information > App-Level "
+                "Tokens, scope connections:write)."
+            )
+            raise typer.Exit(EXIT_BAD_INPUT)
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        SocketModeHandler(bolt, config.app_token).connect()  # type: ignore[no-untyped-call]
+    chosen = port if port is not None else int(os.environ.get("PORT", "3000"))
+    uvicorn.run(web, host=host, port=chosen, log_level="warning", access_log=False)

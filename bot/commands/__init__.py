@@ -1,0 +1,1 @@
+"""Slash commands: `/sitrep <command>` parsed, answered through the response URL."""

@@ -1,0 +1,115 @@
+"""Everything a listener needs, built once per process and passed in (no globals).
+
+`Deps` is what each surface's ``register(app, deps)`` receives: the database, the Slack client,
+the outbox, the report cache and a clock (tests stop it). Sentry and Jira clients are made on
+demand from the same variables the collectors read, so a button works wherever a sync would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk import WebClient
+from sqlalchemy.engine import Engine
+
+from bot.config import BotConfig
+from bot.outbox import Outbox, enqueue
+from bot.reports import Reports
+from bot.slack.delivery import slack_handlers
+from collectors.errors import NotConfigured
+from collectors.http import RetryPolicy
+from collectors.jira.client import JiraClient
+from collectors.sentry.client import SentryClient
+from insights.llm import LlmConfig
+from storage.db import session_scope
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Deps:
+    engine: Engine
+    config: BotConfig
+    slack: WebClient
+    outbox: Outbox
+    reports: Reports
+    clock: Callable[[], dt.datetime] = utc_now
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return self.config.env
+
+    def post(self, method: str, payload: Mapping[str, Any], *, key: str | None = None) -> int:
+        """Enqueue one Slack call and try it at once; the outbox retries it if that fails."""
+        with session_scope(self.engine) as session:
+            item = enqueue(session, target="slack", method=method, payload=payload, key=key)
+        self.outbox.send_now([item])
+        return item
+
+    def respond(self, response_url: str, body: Mapping[str, Any]) -> int:
+        """Answer through a command's or action's response URL (durably, like any post)."""
+        return self.post("response_url", {"url": response_url, "body": dict(body)})
+
+    def sentry(self) -> SentryClient:
+        """A client for the alert buttons; `NotConfigured` says which variables to set."""
+        token, org = self.env.get("SENTRY_TOKEN", ""), self.env.get("SENTRY_ORG", "")
+        if not token or not org:
+            raise NotConfigured("sentry", "set SENTRY_TOKEN and SENTRY_ORG to act on Sentry issues")
+        url = self.env.get("SENTRY_URL") or "https://sentry.io"
+        return SentryClient(url, token, org, policy=_quick(self.env), timeout=10.0)
+
+    def jira(self) -> JiraClient:
+        url, email = self.env.get("JIRA_URL", ""), self.env.get("JIRA_EMAIL", "")
+        token = self.env.get("JIRA_TOKEN", "")
+        if not url or not email or not token:
+            raise NotConfigured(
+                "jira", "set JIRA_URL, JIRA_EMAIL and JIRA_TOKEN to create Jira tickets"
+            )
+        return JiraClient(url, email, token, policy=_quick(self.env))
+
+    @property
+    def sentry_web_url(self) -> str:
+        return (
+            self.env.get("SENTRY_WEB_URL") or self.env.get("SENTRY_URL") or "https://sentry.io"
+        ).rstrip("/")
+
+
+def _quick(env: Mapping[str, str]) -> RetryPolicy:
+    # A person is waiting on a button: fail over to the outbox's retries instead of sleeping.
+    policy = RetryPolicy.from_env(env)
+    return RetryPolicy(
+        attempts=min(policy.attempts, 2), backoff=min(policy.backoff, 0.5), max_wait=5.0
+    )
+
+
+def build_deps(
+    engine: Engine,
+    config: BotConfig,
+    *,
+    clock: Callable[[], dt.datetime] = utc_now,
+) -> Deps:
+    """The process's dependencies, with every outbox handler registered."""
+    slack = WebClient(token=config.bot_token, base_url=config.api_url, timeout=10)
+    # The outbox keeps the database's time (next_attempt_at defaults to now()), never the
+    # business clock that reports are read at.
+    outbox = Outbox(engine, slack_handlers(slack))
+    llm = LlmConfig.from_env(config.env or os.environ)
+    deps = Deps(
+        engine=engine,
+        config=config,
+        slack=slack,
+        outbox=outbox,
+        reports=Reports(engine, llm=llm, clock=clock),
+        clock=clock,
+    )
+    from bot.surfaces import register_outbox  # the surfaces stand on Deps: import late
+
+    register_outbox(deps)
+    return deps

@@ -1,0 +1,1 @@
+"""Scheduled channel digests: what changed, on the subscriber's clock."""
