@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.slack.fake_control import control_routes
 from bot.slack.fake_methods import METHODS, message_content
 from bot.slack.fake_state import (
     DEFAULT_SCOPES,
@@ -104,6 +105,7 @@ def create_app(
         routes=[
             Route("/api/{method}", api, methods=["GET", "POST"]),
             Route("/response_url/{rid}", response_url, methods=["POST"]),
+            *control_routes(state),
         ]
     )
     app.state.slack = state

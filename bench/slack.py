@@ -1,0 +1,197 @@
+"""Benchmark: 50 concurrent signed slash commands against `sitrep serve` on the large sandbox.
+
+    python bench/slack.py [--size large|small] [--concurrency 50] [--write-readme]
+
+`sitrep serve` runs as its own process on the large sandbox database (synced once and kept, as
+`bench/insights.py` does), with a local fake Slack taking the answers at their response URLs.
+The bench sends ``--concurrency`` signed ``/sitrep`` commands at once, a mix of health, DORA and
+sprint reports over the organisation, its top-level products and teams, and measures for each:
+
+- ack latency: from sending the request to Slack's acknowledgement (the HTTP answer);
+- full-answer latency: from sending the request to the answer arriving at the response URL.
+
+Two rounds: *cold* right after the server started (every report computed for the first time,
+many at once) and *warm* (the same commands again: the report cache answers). Targets (issue #5):
+ack p99 <= 100 ms, full answer p95 <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import write_readme  # noqa: E402
+from bench.insights import synced_database  # noqa: E402
+from bot.console import payloads  # noqa: E402
+from bot.slack.fake import FakeSlack  # noqa: E402
+from collectors.sandbox.generator import default_now  # noqa: E402
+from storage.db import session_scope  # noqa: E402
+from storage.models import Product  # noqa: E402
+
+SECRET = "bench-signing-secret"
+
+
+def commands(engine: object, count: int) -> list[str]:
+    """``count`` commands cycling over kinds and scopes (organisation, products, teams)."""
+    import sqlalchemy as sa
+
+    with session_scope(engine) as session:  # type: ignore[arg-type]
+        top = session.scalars(
+            sa.select(Product.name).where(Product.parent_id.is_(None)).order_by(Product.name)
+        ).all()
+        teams = session.scalars(
+            sa.select(Product.owner_team).where(Product.owner_team.is_not(None)).distinct()
+        ).all()
+    scopes = ["", *top[:6], *sorted(t for t in teams if t)[:3]]
+    kinds = ["health", "dora", "sprint", "dora 90d"]
+    out = []
+    for i in range(count):
+        kind = kinds[i % len(kinds)]
+        scope = scopes[(i // len(kinds)) % len(scopes)]
+        words = kind.split()
+        out.append(" ".join([words[0], scope, *words[1:]]).strip())
+    return out
+
+
+def serve(url: str, slack: FakeSlack) -> tuple[subprocess.Popen[str], str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "PORT": "0",
+    }
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.terminate()
+    raise SystemExit("sitrep serve did not come up within 60 s")
+
+
+def one_round(base: str, slack: FakeSlack, texts: list[str]) -> tuple[list[float], list[float]]:
+    """Send every command at once; (ack latencies, full-answer latencies) in ms."""
+    state = slack.state
+    acks: list[float] = [0.0] * len(texts)
+    fulls: list[float] = [0.0] * len(texts)
+    urls = [state.new_response_url(channel="general", user="U0BENCH") for _ in texts]
+    gate = threading.Barrier(len(texts))
+
+    def send(i: int) -> None:
+        body = payloads.slash_command(
+            texts[i],
+            user_id="U0BENCH",
+            user_name="bench",
+            channel_id=state.resolve("general").id,
+            channel_name="general",
+            response_url=urls[i],
+            trigger_id=state.new_trigger_id(),
+        )
+        raw, headers = payloads.signed(SECRET, body, "application/x-www-form-urlencoded")
+        with httpx.Client(timeout=60) as client:
+            gate.wait()
+            started = time.perf_counter()
+            response = client.post(f"{base}/slack/events", content=raw, headers=headers)
+            acks[i] = (time.perf_counter() - started) * 1000
+            assert response.status_code == 200, response.text
+            while not state.responses(urls[i]):
+                time.sleep(0.002)
+            fulls[i] = (time.perf_counter() - started) * 1000
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return acks, fulls
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--size", default="large", choices=["small", "large"])
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--write-readme", action="store_true")
+    args = parser.parse_args()
+    engine = synced_database(args.size, default_now())
+    url = engine.url.render_as_string(hide_password=False)
+    texts = commands(engine, args.concurrency)
+    rows = []
+    with FakeSlack() as slack:
+        process, base = serve(url, slack)
+        try:
+            for label in ("cold", "warm"):
+                acks, fulls = one_round(base, slack, texts)
+                row = (
+                    label,
+                    statistics.median(acks),
+                    pct(acks, 99),
+                    statistics.median(fulls),
+                    pct(fulls, 95),
+                )
+                rows.append(row)
+                print(
+                    f"{label}: ack p50 {row[1]:.0f} ms p99 {row[2]:.0f} ms; "
+                    f"full answer p50 {row[3]:.0f} ms p95 {row[4]:.0f} ms",
+                    flush=True,
+                )
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    lines = [
+        f"`bench/slack.py --size {args.size}`: {args.concurrency} signed `/sitrep` commands sent "
+        f"at once to `sitrep serve` (health, DORA 30/90 days and sprint over the organisation, "
+        f"products and teams), answers taken by the fake Slack; {os.cpu_count()} cores, {today}.",
+        "",
+        "| round | ack p50 | ack p99 | full answer p50 | full answer p95 |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        *(
+            f"| {r[0]} | {r[1]:,.0f} ms | {r[2]:,.0f} ms | {r[3]:,.0f} ms | {r[4]:,.0f} ms |"
+            for r in rows
+        ),
+        "| target | | <= 100 ms | | <= 1,000 ms |",
+    ]
+    table = "\n".join(lines)
+    print()
+    print(table)
+    if args.write_readme:
+        write_readme("slack", table)
+
+
+if __name__ == "__main__":
+    main()
