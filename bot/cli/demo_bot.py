@@ -172,7 +172,7 @@ def issue_created(
                 "firstSeen": seen,
                 "lastSeen": seen,
                 "assignedTo": None,
-                "metadata": {"type": title.split(":")[0], "value": title},
+                "metadata": {"type": title.split(":", maxsplit=1)[0], "value": title},
                 "platform": "python",
                 "type": "error",
                 "web_url": web_url,
