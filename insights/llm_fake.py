@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible server: ``POST /v1/chat/completions``, for tests and demos.
+"""A local OpenAI-compatible server: ``POST /v1/chat/completions`` and ``GET /v1/models``.
 
 It answers as api.openai.com does (the ``chat.completion`` object, OpenAI's error shape, 401
 without ``Authorization: Bearer <key>``) and behaves the way a model or a provider can let us
@@ -21,7 +21,8 @@ error          500 with OpenAI's server_error body
 =============  ==============================================================================
 
 Every accepted request body is appended to ``app.state.requests``, so a test can count calls and
-read the prompt that was sent.
+read the prompt that was sent. ``GET /v1/models`` lists ``app.state.models`` (what `sitrep doctor`
+asks, since it costs no tokens); it is not recorded.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 FAKE_API_KEY = "sk-sitrep-fake"
+FAKE_MODELS = ("gpt-4o-mini", "gpt-4o")  # what GET /v1/models lists; any model is answered
 MODES = (
     "good",
     "fenced",
@@ -67,8 +69,14 @@ def create_app(mode: str = "good", *, api_key: str = FAKE_API_KEY) -> Starlette:
     """The fake server, answering in ``mode`` until ``app.state.mode`` changes."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    app = Starlette(routes=[Route("/v1/chat/completions", _completions, methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", _completions, methods=["POST"]),
+            Route("/v1/models", _models, methods=["GET"]),
+        ]
+    )
     app.state.mode = mode
+    app.state.models = list(FAKE_MODELS)
     app.state.api_key = api_key
     app.state.slow_seconds = 60.0
     app.state.requests = []
@@ -108,6 +116,19 @@ async def _completions(request: Request) -> Response:
             _trickle(completion, state.slow_seconds), media_type="application/json"
         )
     return JSONResponse(completion)
+
+
+async def _models(request: Request) -> Response:
+    state = request.app.state
+    if request.headers.get("authorization") != f"Bearer {state.api_key}":
+        return _error(
+            401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+        )
+    models = [
+        {"id": name, "object": "model", "created": 1715367049, "owned_by": "system"}
+        for name in state.models
+    ]
+    return JSONResponse({"object": "list", "data": models})
 
 
 def facts_from(messages: list[dict[str, Any]]) -> Any:
