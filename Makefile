@@ -31,8 +31,10 @@ layers: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# One benchmark at a time: make bench BENCH=sync|insights|slack (each writes its README table).
+BENCH ?= upsert
 bench: $(STAMP)
-	$(BIN)/python bench/upsert.py
+	$(BIN)/python bench/$(BENCH).py --write-readme
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
