@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 
 from bot.config import BotConfig
+from bot.metrics import Metrics
 from bot.outbox import Outbox, enqueue
 from bot.reports import Reports
 from bot.slack.delivery import slack_handlers
@@ -40,6 +41,7 @@ class Deps:
     outbox: Outbox
     reports: Reports
     clock: Callable[[], dt.datetime] = utc_now
+    metrics: Metrics = field(default_factory=Metrics)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -27,15 +27,14 @@ from starlette.routing import Route
 
 from bot.alerts.endpoint import sentry_webhook
 from bot.deps import Deps
-from bot.metrics import Metrics
 
 log = logging.getLogger("sitrep.web")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def create_web_app(deps: Deps, bolt: App, metrics: Metrics | None = None) -> Starlette:
-    metrics = metrics or Metrics()
+def create_web_app(deps: Deps, bolt: App) -> Starlette:
+    metrics = deps.metrics
 
     async def slack_events(request: Request) -> Response:
         body = await request.body()

@@ -1,4 +1,11 @@
-"""``/sitrep``: acknowledged at once, answered through the response URL (plumbing only so far)."""
+"""``/sitrep`` and the "Share in channel" button, registered on the Bolt app.
+
+The 3-second rule, visibly: each listener calls ``ack`` before it touches the database. A command
+whose words do not parse (or ``help``) is answered in the acknowledgement itself, which needs no
+database and no second message; every other command is acknowledged with one short line and
+answered through its ``response_url`` (`Deps.respond`: durable, retried) once the work is done.
+Bolt runs the rest of the listener on its thread pool after the acknowledgement went out.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,43 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.commands.answer import Asker, acknowledgement, answer
+from bot.commands.messages import help_message, usage
+from bot.commands.model import Help, UsageError
+from bot.commands.parse import parse, warm_up
+from bot.commands.report import share_report
 from bot.deps import Deps
+from bot.slack.ids import ActionId
+
+
+def unescape(text: str) -> str:
+    """The command's text as typed: Slack sends ``&``, ``<`` and ``>`` as HTML entities, so
+    "Catalog & Search" arrives as "Catalog &amp; Search"."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def register(app: App, deps: Deps) -> None:
+    warm_up()
+
     @app.command("/sitrep")
     def sitrep(ack: Ack, command: dict[str, Any]) -> None:
-        ack(text="Working on it…", response_type="ephemeral")
-        deps.respond(
-            command["response_url"],
-            {"response_type": "ephemeral", "text": f"You asked: {command.get('text', '')}"},
+        try:
+            parsed = parse(unescape(str(command.get("text") or "")))
+        except UsageError as error:
+            deps.metrics.commands.labels("usage_error").inc()
+            ack(**usage(error))
+            return
+        deps.metrics.commands.labels(type(parsed).__name__.lower()).inc()
+        if isinstance(parsed, Help):
+            ack(**help_message(parsed.topic))
+            return
+        ack(response_type="ephemeral", text=acknowledgement(parsed))
+        asker = Asker(
+            user=str(command.get("user_id", "")), channel=str(command.get("channel_id", ""))
         )
+        deps.respond(str(command["response_url"]), answer(deps, parsed, asker))
+
+    @app.action(ActionId.SHARE_REPORT.value)
+    def share(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        share_report(deps, body)

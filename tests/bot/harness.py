@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from bot.app import build_app
 from bot.config import BotConfig
 from bot.console import payloads
+from bot.console.driver import find_button as driver_find_button
 from bot.deps import Deps, build_deps
 from bot.slack.fake import FakeSlack
 from bot.slack.fake_state import Message
@@ -230,18 +231,7 @@ class BotHarness:
 
 def find_button(blocks: list[dict[str, Any]], label: str) -> tuple[str, dict[str, Any]]:
     """(block_id, element) of the button whose text is ``label`` (or an accessory button)."""
-    for block in blocks:
-        elements = list(block.get("elements") or [])
-        if block.get("accessory"):
-            elements.append(block["accessory"])
-        for element in elements:
-            text = (element.get("text") or {}).get("text")
-            if element.get("type") == "button" and text == label:
-                return str(block.get("block_id", "")), element
-    labels = [
-        (e.get("text") or {}).get("text")
-        for b in blocks
-        for e in [*(b.get("elements") or []), *([b["accessory"]] if b.get("accessory") else [])]
-        if isinstance(e, dict) and e.get("type") == "button"
-    ]
-    raise AssertionError(f"no button {label!r}; buttons: {labels}")
+    try:
+        return driver_find_button(blocks, label)
+    except LookupError as exc:
+        raise AssertionError(str(exc)) from None

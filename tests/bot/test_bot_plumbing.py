@@ -6,16 +6,16 @@ from tests.bot.harness import BotHarness
 
 
 def test_a_command_is_acknowledged_then_answered_through_its_response_url(bot: BotHarness) -> None:
-    reply = bot.command("/sitrep hello")
+    reply = bot.command("/sitrep products")
     assert reply.status == 200
-    assert reply.ack["text"] == "Working on it…"
+    assert reply.ack["text"].startswith("Listing the products")
     posts = reply.wait()
-    assert posts[0]["text"] == "You asked: hello"
+    assert posts[0]["blocks"][0]["text"]["text"] == "Products (7)"
 
 
 def test_healthz_and_metrics(bot: BotHarness) -> None:
     assert bot.http.get("/healthz").json() == {"ok": True}
-    bot.command("/sitrep hi").wait()
+    bot.command("/sitrep sync status").wait()
     text = bot.http.get("/metrics").text
     assert 'sitrep_http_requests_total{route="slack",status="200"}' in text
     assert "sitrep_outbox_pending 0.0" in text
