@@ -38,12 +38,12 @@ def serve(
 
     try:
         config = BotConfig.from_env(os.environ)
+        with user_errors():
+            engine = open_engine()
+        deps = build_deps(engine, config)
     except ConfigError as exc:
         err(str(exc))
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    with user_errors():
-        engine = open_engine()
-    deps = build_deps(engine, config)
     bolt = build_app(deps)
     web = create_web_app(deps, bolt)
     deps.outbox.start()

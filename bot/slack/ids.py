@@ -23,6 +23,7 @@ class ActionId(StrEnum):
     LINK_JIRA = "link_jira_ticket"  # link a Sentry issue to an existing Jira ticket
     RESOLVE_SENTRY = "resolve_sentry_issue"
     IGNORE_SENTRY = "ignore_sentry_issue"
+    LINK_SUGGESTED_JIRA = "link_suggested_jira"  # "Link it instead" in the create-ticket modal
     HOME_FILTER = "home_filter"  # the App Home's product/team selector
     HOME_DRILL = "home_drill"  # open one product's detail from the App Home
 
@@ -31,6 +32,8 @@ class CallbackId(StrEnum):
     """``callback_id`` of modals (``app.view(CallbackId.CREATE_JIRA_MODAL)``)."""
 
     CREATE_JIRA_MODAL = "create_jira_modal"
+    LINK_JIRA_MODAL = "link_jira_modal"  # pick an existing ticket for a Sentry issue
+    HOME_DETAILS_MODAL = "home_details_modal"  # one product's reports, from the App Home
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ changelog), ``startAt``/``isLast`` (agile lists, the per-issue changelog).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from collectors.errors import BadPayload, RequestFailed
 from collectors.http import RetryPolicy, SourceClient
@@ -176,6 +177,65 @@ class JiraClient:
                 "total": len(histories),
                 "histories": histories,
             }
+
+    def get_issue(
+        self, key: str, *, fields: Sequence[str] = ("summary", "status")
+    ) -> dict[str, Any]:
+        """One issue by key or id (``GET /rest/api/3/issue/{key}``); 404 is `RequestFailed`."""
+        path = f"/rest/api/3/issue/{quote(key, safe='')}"
+        body, _ = self.http.get_json(path, params={"fields": ",".join(fields)})
+        issue: dict[str, Any] = _expect(body, dict, path)
+        return issue
+
+    def create_issue(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Create an issue (``POST /rest/api/3/issue``): ``{"id", "key", "self"}``.
+
+        ``fields`` as Jira takes them: ``project`` ({"key"}), ``issuetype`` ({"name"}),
+        ``summary``, ``priority`` ({"name"}), ``labels``, ``description`` (an ADF document: v3
+        refuses plain text). A 400 (a field this project does not take) is `RequestFailed`
+        with Jira's ``errors`` in the message; it is not retried.
+        """
+        path = "/rest/api/3/issue"
+        body, _ = self.http.post_json(path, {"fields": dict(fields)})
+        created: dict[str, Any] = _expect(body, dict, path)
+        if not isinstance(created.get("key"), str):
+            raise BadPayload(SOURCE, f"{path} answered without an issue key")
+        return created
+
+    def add_remote_link(
+        self,
+        key: str,
+        *,
+        global_id: str,
+        url: str,
+        title: str,
+        summary: str | None = None,
+        application: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Link ``key`` to a page elsewhere (``POST /rest/api/3/issue/{key}/remotelink``).
+
+        Jira updates the link with the same ``global_id`` instead of adding another, so sending
+        it twice (an outbox retry) leaves one link. Returns ``{"id", "self"}``.
+        """
+        path = f"/rest/api/3/issue/{quote(key, safe='')}/remotelink"
+        target: dict[str, Any] = {"url": url, "title": title}
+        if summary:
+            target["summary"] = summary
+        request: dict[str, Any] = {"globalId": global_id, "object": target}
+        if application:
+            request["application"] = dict(application)
+        body, _ = self.http.post_json(path, request)
+        link: dict[str, Any] = _expect(body, dict, path)
+        return link
+
+    def search_keys(self, jql: str, *, limit: int = 10) -> list[str]:
+        """The keys of the first ``limit`` issues matching ``jql`` (one page, newest first if
+        the query says so)."""
+        path = "/rest/api/3/search/jql"
+        params = {"jql": jql, "fields": "summary", "maxResults": limit}
+        body, _ = self.http.get_json(path, params=params)
+        issues = _expect(_expect(body, dict, path).get("issues"), list, path)
+        return [str(i["key"]) for i in issues if isinstance(i, dict) and i.get("key")]
 
     # ------------------------------------------------------------ agile
 

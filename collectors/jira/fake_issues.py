@@ -115,6 +115,16 @@ def _named(value: Any, known: dict[str, str]) -> str | None:
     return by_id.get(str(value.get("id")))
 
 
+def _is_adf(value: Any) -> bool:
+    """An ADF document at its top level: ``{"type": "doc", "version": 1, "content": [...]}``."""
+    return (
+        isinstance(value, dict)
+        and value.get("type") == "doc"
+        and value.get("version") == 1
+        and isinstance(value.get("content"), list)
+    )
+
+
 async def _create_issue(request: Request, state: JiraState) -> Response:
     body = await json_body(request)
     fields = (body or {}).get("fields")
@@ -141,6 +151,12 @@ async def _create_issue(request: Request, state: JiraState) -> Response:
         priority = _named(fields["priority"], PRIORITY_IDS) or ""
         if not priority:
             errors["priority"] = "The priority selected is invalid."
+    description = fields.get("description")
+    if description is not None and not _is_adf(description):
+        # Jira Cloud's v3 API takes rich text only as an Atlassian Document (v2 took strings).
+        errors["description"] = (
+            "Operation value must be an Atlassian Document (see the Atlassian Document Format)"
+        )
     labels = fields.get("labels", [])
     if not isinstance(labels, list) or not all(isinstance(x, str) and " " not in x for x in labels):
         errors["labels"] = "Labels must be a list of words without spaces."
@@ -150,6 +166,8 @@ async def _create_issue(request: Request, state: JiraState) -> Response:
     issue = state.create_issue(
         project=project, type=kind, summary=summary.strip(), priority=priority, labels=labels
     )
+    if description is not None:
+        state.descriptions[issue.key] = description
     self_url = f"{base_url(request)}/rest/api/3/issue/{issue.id}"
     return JSONResponse({"id": str(issue.id), "key": issue.key, "self": self_url}, 201)
 

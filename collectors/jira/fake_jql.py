@@ -1,7 +1,8 @@
 """The slice of JQL the fake understands, with Jira's answers to what it does not.
 
 Supported: clauses joined by ``AND`` on ``project``, ``key``/``issuekey``, ``id``, ``status``,
-``issuetype``/``type`` (``=``, ``!=``, ``IN``, ``NOT IN``) and ``updated``/``created``
+``issuetype``/``type``, ``labels`` (``=``, ``!=``, ``IN``, ``NOT IN``; a label clause matches an
+issue that has any of the labels) and ``updated``/``created``
 (``>=``, ``>``, ``<=``, ``<``, ``=``) with dates ``"yyyy/MM/dd HH:mm"``, ``"yyyy-MM-dd HH:mm"``,
 ``"yyyy/MM/dd"`` or ``"yyyy-MM-dd"`` read in the API user's time zone (minute resolution, as
 Jira does), then ``ORDER BY`` ``updated``, ``created``, ``key`` or ``id`` ``ASC|DESC``.
@@ -32,6 +33,7 @@ _TEXT_FIELDS = {
     "status": "status",
     "issuetype": "type",
     "type": "type",
+    "labels": "labels",
 }
 _DATE_FIELDS = {"updated": "updated", "updateddate": "updated", "created": "created"}
 _DATE_FIELDS["createddate"] = "created"
@@ -165,6 +167,9 @@ def _clause(
     folded = frozenset(v.lower() for v in values)
 
     def clause(issue: JiraIssue) -> bool:
+        if attribute == "labels":
+            found = any(label.lower() in folded for label in issue.labels)
+            return found != negate
         value = issue.id if attribute == "id" else getattr(issue, attribute)
         found = str(value).lower() in folded
         return found != negate

@@ -218,7 +218,7 @@ _FIELD_RENDERERS: dict[str, _Renderer] = {
     "reporter": lambda b, s, i: render_user(b, s, i.reporter),
     "creator": lambda b, s, i: render_user(b, s, i.reporter),
     "labels": lambda b, s, i: list(i.labels),
-    "description": lambda b, s, i: None,
+    "description": lambda b, s, i: s.descriptions.get(i.key),
     STORY_POINTS_FIELD: lambda b, s, i: i.story_points,
     CLASSIC_POINTS_FIELD: lambda b, s, i: None,
     RANK_FIELD: lambda b, s, i: f"0|i{i.id:06d}:",

@@ -127,6 +127,7 @@ class JiraState:
             key: product.name for product in world.products for key in product.jira_projects
         }
         self.remote_links: dict[str, dict[str, dict[str, Any]]] = {}
+        self.descriptions: dict[str, dict[str, Any]] = {}  # issue key -> ADF, for created ones
         # Rendered users, statuses, types...: shared dicts, so pages are quick to build.
         self.cache: dict[tuple[str, ...], Any] = {}
         self._owned: set[str] = set()
