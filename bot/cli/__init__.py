@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli import console, db, demo, doctor, products, report, sandbox, serve, sync
+from bot.cli import console, db, demo, doctor, products, report, sandbox, serve, sync, worker
 
 app = typer.Typer(
     name="sitrep",
@@ -27,6 +27,7 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(report.app, name="report")
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.command("console")(console.console)
 app.command("doctor")(doctor.doctor)
 
