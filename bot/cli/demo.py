@@ -1,17 +1,16 @@
 """`sitrep demo`: the pipeline on embedded defaults, as a new user first meets it.
 
-Today it covers what exists: an embedded PostgreSQL, the sandbox organisation served by local
-fakes of Sentry, Jira and GitHub, a real sync over HTTP, the product tree, and the health, DORA
-and sprint reports of one product. The bot through the console joins as it is built.
+An embedded PostgreSQL, the sandbox organisation served by local fakes of Sentry, Jira and
+GitHub, a real sync over HTTP, the product tree; then the Slack bot through its real HTTP endpoint
+with a fake Slack, shown by the console stand-in: the App Home, `/sitrep health`, `dora` and
+`sprint`, a daily digest, and a Sentry alert turned into a Jira ticket (`bot.cli.demo_steps`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import time
-from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,13 +19,9 @@ from sqlalchemy.engine import Engine
 
 from bot.cli import products as products_cli
 from bot.cli.common import user_errors
-from bot.cli.report_text import render_report
 from bot.cli.sync import RichProgress, summary_table
-from bot.sandbox import running_sandbox
+from bot.sandbox import Sandbox, running_sandbox
 from collectors.runner import run_sync
-from insights.queries.reports import build_dora_report, build_health_report
-from insights.queries.scope import resolve_scope
-from insights.queries.sprint import build_sprint_report
 from storage import db, migrate
 from storage.db import session_scope
 from storage.products import apply_products
@@ -42,22 +37,23 @@ def step(number: int, text: str) -> None:
     typer.secho(f"\n[{number}] {text}", bold=True)
 
 
-def show_insights(engine: Engine) -> None:
-    """Steps 5-7: the three reports for one product, as `sitrep report` prints them."""
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    builders: list[tuple[str, Callable[[Any, Any], Any]]] = [
-        ("health", lambda s, scope: build_health_report(s, scope, days=30, now=now)),
-        ("dora", lambda s, scope: build_dora_report(s, scope, days=30, now=now)),
-        ("sprint", lambda s, scope: build_sprint_report(s, scope, now=now)),
-    ]
-    for number, (kind, build) in enumerate(builders, start=5):
-        step(number, f'Insights: `sitrep report {kind} --product "{DEMO_PRODUCT}"`')
-        with user_errors(), session_scope(engine) as session:
-            report = build(session, resolve_scope(session, product=DEMO_PRODUCT))
-        typer.echo(render_report(report))
+def show_bot(engine: Engine, sandbox: Sandbox, *, keep: bool) -> bool:
+    """Steps 5-10: the bot through its real HTTP endpoint, Slack played by the console."""
+    from bot.cli import demo_steps
+
+    return demo_steps.run(engine, sandbox, keep=keep, step=step)
 
 
-def demo() -> None:
+def demo(
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep",
+            help="Leave the bot, the fake Slack and the sandbox running afterwards, to try "
+            "`sitrep console` by hand (Ctrl-C stops them).",
+        ),
+    ] = False,
+) -> None:
     """Run Sitrep end to end on embedded defaults: no configuration needed.
 
     Uses its own database (`sitrep_demo`) in the embedded PostgreSQL, so it never touches the
@@ -100,22 +96,19 @@ def demo() -> None:
             )
             with Progress(*columns, console=Console(stderr=True)) as progress:
                 reports = run_sync(engine, env=sandbox.env(), progress=RichProgress(progress))
-        typer.echo(summary_table(reports))
-        failed = [r for r in reports if r.status != "succeeded"]
-        for report in failed:
-            typer.secho(f"    {report.source} {report.scope}: {report.error}", fg=typer.colors.RED)
+            typer.echo(summary_table(reports))
+            failed = [r for r in reports if r.status != "succeeded"]
+            for report in failed:
+                typer.secho(
+                    f"    {report.source} {report.scope}: {report.error}", fg=typer.colors.RED
+                )
 
-    step(4, "The product tree (`sitrep products show`)")
-    with user_errors(), session_scope(engine) as session:
-        typer.echo(products_cli.render_tree(session, include_inactive=False))
+            step(4, "The product tree (`sitrep products show`)")
+            with session_scope(engine) as session:
+                typer.echo(products_cli.render_tree(session, include_inactive=False))
 
-    show_insights(engine)
+            ok = show_bot(engine, sandbox, keep=keep)
 
     typer.secho(f"\nDemo finished in {time.monotonic() - started:.1f}s.", fg=typer.colors.GREEN)
-    typer.echo(
-        "Try: .venv/bin/sitrep report dora --team payments --days 90  (reports read the database "
-        "in DATABASE_URL or the default embedded one; the demo keeps its own sitrep_demo). "
-        "The Slack bot joins this demo as it is built (see Status in the README)."
-    )
-    if failed:
+    if failed or not ok:
         raise typer.Exit(1)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 import typer
 from rich.console import Console
 from sqlalchemy.engine import Engine
@@ -34,6 +35,15 @@ from bot.web import create_web_app
 from collectors.fakes import FakeServer
 from storage.db import data_dir
 
+SLACK_STATE = (
+    "outbox",
+    "alert_messages",
+    "jira_links",
+    "webhook_deliveries",
+    "subscriptions",
+    "home_views",
+    "maintenance_windows",
+)
 DEMO_USER = "U0ALICE"  # Alice Martin (Europe/Berlin) in the fake workspace
 DEMO_WEB_PORT = 8914
 DEMO_SLACK_PORT = 8915
@@ -44,6 +54,10 @@ class RunningBot:
 
     def __init__(self, engine: Engine, sandbox: Sandbox, clock: Callable[[], dt.datetime]) -> None:
         self.sandbox = sandbox
+        # The fake Slack starts empty on every run: what the bot remembers of the last run's
+        # workspace (message ts, subscriptions by channel id, Home tabs) would point at nothing.
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE {', '.join(SLACK_STATE)} CASCADE"))
         self.slack = _start(lambda port: FakeSlack(port=port), DEMO_SLACK_PORT)
         self.signing_secret = secrets.token_hex(16)
         self.sentry_secret = secrets.token_hex(16)
@@ -76,11 +90,18 @@ class RunningBot:
             f"SLACK_API_URL={self.slack.api_url}",
         ]
 
+    @property
+    def users(self) -> dict[str, str]:
+        """Slack user ids -> names, so mentions read as @alice, not @U0ALICE."""
+        return {user.id: user.name for user in self.slack.state.users.values()}
+
     # ------------------------------------------------------------------ steps
 
     def home(self) -> None:
         view = self.driver.open_home()
-        self.out.print(render_view(view) if view else "(no Home tab was published)")
+        self.out.print(
+            render_view(view, users=self.users) if view else "(no Home tab was published)"
+        )
 
     def command(self, text: str) -> bool:
         outcome = self.driver.command(text)
@@ -93,8 +114,9 @@ class RunningBot:
             render_message(
                 answer.get("text", ""),
                 answer.get("blocks"),
-                title=f"{text} · only visible to you",
+                title=text,
                 ephemeral=True,
+                users=self.users,
             )
         )
         return True
@@ -108,6 +130,7 @@ class RunningBot:
                     message.get("blocks"),
                     title=f"#{channel.removeprefix('#')} · Sitrep",
                     thread=message.get("replies") or None,
+                    users=self.users,
                 )
             )
         return messages
