@@ -110,9 +110,9 @@ class OutboxItem(Base):
 class AlertMessage(Base):
     """The Slack message of one Sentry issue (or metric alert) in one channel.
 
-    ``subject`` is ``issue:<id>`` or ``metric:<alert rule id>:<incident id>``. ``ts`` is empty until the outbox
-    posted it; ``alert`` is the latest alert as rendered, so an action can redraw the message;
-    ``actions`` lists who did what, newest last.
+    ``subject`` is ``issue:<id>`` or ``metric:<alert rule id>:<incident id>``. ``ts`` is empty
+    until the outbox posted it; ``alert`` is the latest alert as rendered, so an action can redraw
+    the message; ``actions`` lists who did what, newest last.
     """
 
     __tablename__ = "alert_messages"
