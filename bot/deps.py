@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,11 @@ class Deps:
     reports: Reports
     clock: Callable[[], dt.datetime] = utc_now
     metrics: Metrics = field(default_factory=Metrics)
+    # Answers that compute reports run here, one per core, never on Bolt's listener threads: those
+    # must stay free to acknowledge the next request within Slack's 3 seconds.
+    answers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="answer")
+    )
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

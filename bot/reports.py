@@ -2,9 +2,10 @@
 
 Fifty people typing ``/sitrep health`` after the morning sync ask the same question; the answer
 only changes when the data does. So a report document is cached by what it asked
-(`ReportRequest`), the data it read (`data_version`: the last finished sync and the last products
-change) and the minute it was asked in (the window ends "now"). Concurrent askers of the same
-report wait for the first one's answer instead of all computing it (single flight).
+(`ReportRequest`) and the data it read (`data_version`: the last finished sync and the last
+products change), and kept for five minutes (its window ends when it was computed). Concurrent
+askers of the same report wait for the first one's answer instead of all computing it (single
+flight).
 """
 
 from __future__ import annotations
@@ -53,37 +54,50 @@ class Reports:
         llm: LlmConfig | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         max_entries: int = 256,
+        ttl: dt.timedelta = dt.timedelta(minutes=5),
     ) -> None:
         self.engine = engine
         self.llm = llm
         self.clock = clock
         self.max_entries = max_entries
-        self._cache: OrderedDict[Hashable, dict[str, Any]] = OrderedDict()
+        self.ttl = ttl
+        self._cache: OrderedDict[Hashable, tuple[dt.datetime, dict[str, Any]]] = OrderedDict()
         self._flights: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, request: ReportRequest) -> dict[str, Any]:
         """The report; `insights.errors.InsightsError` (e.g. an unknown product) passes through."""
         now = (request.as_of or self.clock()).astimezone(dt.UTC)
-        if request.as_of is None:
-            now = now.replace(second=0, microsecond=0)
-        key = (request, now, self.data_version())
+        key = (request, self.data_version())
+        found = self._fresh(key, now)
+        if found is not None:
+            return found
         with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
             flight = self._flights.setdefault(key, threading.Lock())
         with flight:
-            with self._lock:
-                if key in self._cache:
-                    return self._cache[key]
+            found = self._fresh(key, now)
+            if found is not None:
+                return found
             doc = self._build(request, now)
             with self._lock:
-                self._cache[key] = doc
+                self._cache[key] = (now, doc)
                 self._flights.pop(key, None)
                 while len(self._cache) > self.max_entries:
                     self._cache.popitem(last=False)
         return doc
+
+    def _fresh(self, key: Hashable, now: dt.datetime) -> dict[str, Any] | None:
+        """A cached report of the same data, computed less than `ttl` ago (its window ends when it
+        was computed: a few minutes' slide changes nothing a person would act on)."""
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is None:
+                return None
+            computed, doc = entry
+            if not dt.timedelta(0) <= now - computed < self.ttl:
+                return None
+            self._cache.move_to_end(key)
+            return doc
 
     def data_version(self) -> tuple[Any, ...]:
         """Changes whenever a sync finishes or the products file is applied."""

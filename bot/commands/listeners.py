@@ -9,23 +9,40 @@ Bolt runs the rest of the listener on its thread pool after the acknowledgement 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App
 
 from bot.commands.answer import Asker, acknowledgement, answer
 from bot.commands.messages import help_message, usage
-from bot.commands.model import Help, UsageError
+from bot.commands.model import Command, Help, UsageError
 from bot.commands.parse import parse, warm_up
 from bot.commands.report import share_report
 from bot.deps import Deps
 from bot.slack.ids import ActionId
+
+log = logging.getLogger("sitrep.commands")
 
 
 def unescape(text: str) -> str:
     """The command's text as typed: Slack sends ``&``, ``<`` and ``>`` as HTML entities, so
     "Catalog & Search" arrives as "Catalog &amp; Search"."""
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _answer(deps: Deps, parsed: Command, asker: Asker, response_url: str) -> None:
+    try:
+        deps.respond(response_url, answer(deps, parsed, asker))
+    except Exception:  # a pool swallows exceptions: say what broke, and tell the asker
+        log.exception("answering /sitrep failed")
+        deps.respond(
+            response_url,
+            {
+                "response_type": "ephemeral",
+                "text": "Sorry, that failed on our side; the error is in the Sitrep logs.",
+            },
+        )
 
 
 def register(app: App, deps: Deps) -> None:
@@ -47,7 +64,7 @@ def register(app: App, deps: Deps) -> None:
         asker = Asker(
             user=str(command.get("user_id", "")), channel=str(command.get("channel_id", ""))
         )
-        deps.respond(str(command["response_url"]), answer(deps, parsed, asker))
+        deps.answers.submit(_answer, deps, parsed, asker, str(command["response_url"]))
 
     @app.action(ActionId.SHARE_REPORT.value)
     def share(ack: Ack, body: dict[str, Any]) -> None:
