@@ -42,7 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from insights.common import Window, hours, median, percentile, ratio
@@ -214,7 +214,7 @@ class StatusTime:
 def time_in_status(
     items: Iterable[ItemHistory],
     window: Window,
-    usual: dict[str, UsualTime] | None = None,
+    usual: Mapping[str, UsualTime] | None = None,
     active: Collection[str] | None = None,
 ) -> tuple[StatusTime, ...]:
     """Item-hours per in-progress status inside ``window`` (visits clipped), most first.
@@ -283,7 +283,7 @@ class AgingItem:
 
 
 def aging_wip(
-    items: Iterable[ItemHistory], usual: dict[str, UsualTime], as_of: dt.datetime
+    items: Iterable[ItemHistory], usual: Mapping[str, UsualTime], as_of: dt.datetime
 ) -> tuple[AgingItem, ...]:
     """Items in an in-progress status at ``as_of`` for longer than its p85, oldest (relative
     to the p85) first."""

@@ -115,7 +115,13 @@ class SprintRules:
 @dataclass(frozen=True)
 class BoardInput:
     """Everything one board section reads. ``items`` holds the sprint's items and the board's
-    items with recent activity (its project's and its sprints'), by key."""
+    items with recent activity (its project's and its sprints'), by key.
+
+    ``usual`` is the usual time per status over the history window, when the loader has worked
+    it out from the whole history (`insights.flow_history`); then ``items`` may leave out board
+    items that `flow_history.stood_still` through the flow window of a started sprint, as they
+    change no flow number. ``None``: `flow.usual_times` reads it from ``items``.
+    """
 
     board: BoardRecord
     sprint: SprintRecord | None
@@ -123,6 +129,7 @@ class BoardInput:
     memberships: tuple[Membership, ...] = ()
     items: Mapping[str, flow.ItemHistory] = field(default_factory=dict)
     pulls: tuple[flow.PullTiming, ...] = ()
+    usual: Mapping[str, flow.UsualTime] | None = None
 
 
 @dataclass(frozen=True)
@@ -281,8 +288,21 @@ class BoardSprint:
             "note": self.note,
             "metrics": {m.id: m.as_dict() for m in self.metrics},
             "findings": [f.as_dict() for f in self.findings],
-            "tables": {k: jsonable(v) for k, v in self.tables.items()},
+            "tables": {k: _jsonable_rows(v) for k, v in self.tables.items()},
         }
+
+
+_PLAIN = (str, int, bool, type(None))
+
+
+def _jsonable_rows(rows: list[dict[str, Any]]) -> Any:
+    """`jsonable` of a table, skipping the values it returns as they are: a report on ~50
+    boards has ~40k cells, and `jsonable` asks each one if it is a Mapping (an ABC check)."""
+    if not all(type(row) is dict for row in rows):
+        return jsonable(rows)
+    return [
+        {str(k): v if type(v) in _PLAIN else jsonable(v) for k, v in row.items()} for row in rows
+    ]
 
 
 def windows(
@@ -311,7 +331,7 @@ def board_sprint(data: BoardInput, *, now: dt.datetime, rules: SprintRules) -> B
     members = (
         [data.items[k] for k in progress.final if k in data.items] if progress else board_items
     )
-    usual = flow.usual_times(board_items, history)
+    usual = data.usual if data.usual is not None else flow.usual_times(board_items, history)
     statuses = flow.time_in_status(board_items, window, usual, rules.active_statuses)
     neck = flow.bottleneck(statuses)
     aging = flow.aging_wip(members, usual, as_of)

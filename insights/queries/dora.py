@@ -70,18 +70,21 @@ def deployment_origins(session: Session, repos: tuple[str, ...]) -> dict[str, st
     """Per repo, the best origin it has ever had: deployment, then workflow run, then release."""
     if not repos:
         return {}
+    # The reads here and in `load_dora_input` take plain rows from ``session.connection()``
+    # (cheaper than the ORM's), which does not flush pending changes as ``session.execute`` does.
+    session.flush()
     found: dict[str, set[str]] = {}
     query = (
         sa.select(Deployment.repo, Deployment.origin)
         .where(Deployment.repo.in_(repos))
         .group_by(Deployment.repo, Deployment.origin)
     )
-    for repo, origin in session.execute(query):
+    for repo, origin in session.connection().execute(query):
         found.setdefault(repo, set()).add(origin)
     released = sa.select(Release.scope).where(
         Release.source == "github", Release.scope.in_(repos), Release.released_at.is_not(None)
     )
-    for (repo,) in session.execute(released.distinct()):
+    for (repo,) in session.connection().execute(released.distinct()):
         found.setdefault(repo, set()).add("release")
     preference = ("deployment", "workflow_run", "release")
     return {repo: next(o for o in preference if o in kinds) for repo, kinds in found.items()}
@@ -102,24 +105,34 @@ def _deployments(
         repos = by_origin.get(origin, [])
         if not repos:
             continue
-        environment = {
-            r: scope.settings_for("github_repo", r).production_environment for r in repos
-        }
-        query = sa.select(
-            Deployment.id,
-            Deployment.repo,
-            Deployment.environment,
-            Deployment.started_at,
-            Deployment.finished_at,
-        ).where(
-            Deployment.repo.in_(repos),
-            Deployment.origin == origin,
-            Deployment.status == "success",
-            Deployment.finished_at >= since,
-            Deployment.finished_at < now,
+        # Each repo's production environment, so staging deployments (about half) stay in
+        # the database. Stored names are compared with the setting in lower case.
+        production = sa.values(
+            sa.column("repo", sa.String), sa.column("environment", sa.String), name="production"
+        ).data(
+            [
+                (r, scope.settings_for("github_repo", r).production_environment.lower())
+                for r in repos
+            ]
         )
-        for id_, repo, env, started, finished in session.execute(query):
-            if finished is not None and env == environment[repo].lower():
+        query = (
+            sa.select(Deployment.id, Deployment.repo, Deployment.started_at, Deployment.finished_at)
+            .join(
+                production,
+                sa.and_(
+                    Deployment.repo == production.c.repo,
+                    Deployment.environment == production.c.environment,
+                ),
+            )
+            .where(
+                Deployment.origin == origin,
+                Deployment.status == "success",
+                Deployment.finished_at >= since,
+                Deployment.finished_at < now,
+            )
+        )
+        for id_, repo, started, finished in session.connection().execute(query).all():
+            if finished is not None:  # always, by the filter: for the type checker
                 records.append(DeploymentRecord(id_, repo, finished, started or finished, origin))
     repos = by_origin.get("release", [])
     if repos:
@@ -132,7 +145,7 @@ def _deployments(
             Release.released_at < now,
         )
         # Release ids live in their own id space: negate them so they never meet deployment ids.
-        for id_, repo, created, released in session.execute(releases):
+        for id_, repo, created, released in session.connection().execute(releases):
             if released is not None:
                 start = min(created, released)
                 records.append(DeploymentRecord(-id_, repo, released, start, "release"))
@@ -164,7 +177,7 @@ def _pulls(
         .join(per_repo, PullRequest.repo == per_repo.c.repo)
         .where(PullRequest.merged_at > per_repo.c.bound, PullRequest.merged_at < now)
     )
-    rows = session.execute(query)
+    rows = session.connection().execute(query).all()
     return [
         PullRecord(id_, repo, n, created, merged, commit, review, head, tuple(labels or ()))
         for id_, repo, n, created, merged, commit, review, head, labels in rows
@@ -199,7 +212,7 @@ def _incidents(
             row.resolved_at if row.resolved_at and row.resolved_at <= now else None,
             row.deployment_id,
         )
-        for row in session.execute(query)
+        for row in session.connection().execute(query)
     ]
 
 

@@ -12,6 +12,7 @@ from insights.dora_findings import dora_findings
 from insights.health_findings import health_findings
 from insights.narrator import narrate
 from insights.queries.dora import load_dora_input
+from insights.queries.gc_pause import paused_gc
 from insights.queries.health import load_health_input
 from insights.queries.scope import Scope
 from insights.report import Report
@@ -19,7 +20,8 @@ from insights.report import Report
 
 def build_dora_report(session: Session, scope: Scope, *, days: int, now: dt.datetime) -> Report:
     window = Window.last(days, now)
-    result = dora.compute(load_dora_input(session, scope, window, now), window)
+    with paused_gc():
+        result = dora.compute(load_dora_input(session, scope, window, now), window)
     phases = result.metrics[1].detail.get("phases", {})
     report = Report(
         kind="dora",
@@ -38,7 +40,8 @@ def build_dora_report(session: Session, scope: Scope, *, days: int, now: dt.date
 
 def build_health_report(session: Session, scope: Scope, *, days: int, now: dt.datetime) -> Report:
     window = Window.last(days, now)
-    result = health.compute(load_health_input(session, scope, window, now), window)
+    with paused_gc():
+        result = health.compute(load_health_input(session, scope, window, now), window)
     report = Report(
         kind="health",
         scope=scope.as_dict(),

@@ -1,36 +1,36 @@
-"""Load what `insights.sprint` needs for each board of a scope, in five indexed queries a board.
+"""Load what `insights.sprint` needs for every board of a report, in a handful of queries.
 
-What is loaded for one board, as of the sprint's instant (``as_of``, see `SprintRecord.as_of`):
+What is loaded for a board, as of the sprint's instant (``as_of``, see `SprintRecord.as_of`):
 
 - its sprints, and the memberships of the reported sprint's items in every sprint of the board
   (for carry-over);
-- its work items: those of the board's project and those that were ever in one of its sprints,
-  kept when they are in the reported sprint, moved (any transition) since the history cutoff, or
-  are in progress now. The cutoff is ``history_days`` (180) before ``as_of``, or the flow
-  window's start if earlier. Items created after ``as_of`` are left out;
-- the transitions of those items, all of them, as arrays per item (the pure code clips at
-  ``as_of``);
+- its work items with their whole status history, and its usual time per status: see
+  `insights.queries.sprint_history`;
 - the pull requests of the repos owned by the board's product (the product the products file
   maps the board to) that were first reviewed or merged in the flow window.
 
-On a large database (100k items, 1M transitions) this reads a few thousand rows per board,
-through the indexes on ``sprints.board_id``, ``sprint_memberships``, ``work_items.project_key``,
-``work_item_transitions.work_item_id`` and ``pull_requests (repo, merged_at)``.
+Each kind is read for all boards at once (a report on a large organisation covers ~50 boards),
+as plain rows through ``session.connection()``: ORM objects and one round of queries per
+board cost more than the queries themselves.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from insights import flow
 from insights.common import Window
 from insights.errors import UnknownScope
 from insights.narrator import narrate
+from insights.queries.gc_pause import paused_gc
 from insights.queries.scope import Scope, suggest
+from insights.queries.sprint_history import BoardQuery, load_histories
 from insights.sprint import (
     BoardInput,
     BoardRecord,
@@ -41,14 +41,7 @@ from insights.sprint import (
     board_sprint,
     windows,
 )
-from storage.models import (
-    Board,
-    PullRequest,
-    Sprint,
-    SprintMembership,
-    WorkItem,
-    WorkItemTransition,
-)
+from storage.models import Board, PullRequest, Sprint, SprintMembership, WorkItem
 
 
 def build_sprint_report(
@@ -74,12 +67,13 @@ def build_sprint_report(
         chosen = [_board_of_sprint(session, sprint, candidates)]
     else:
         chosen = candidates
-    sections = tuple(
-        board_sprint(_load(session, scope, b, now, sprint, rules), now=now, rules=rules)
-        for b in chosen
-    )
-    report = SprintReport(scope.as_dict(), now, sections)
-    return report.with_summary(narrate(report.facts()))
+    with paused_gc():
+        sections = tuple(
+            board_sprint(data, now=now, rules=rules)
+            for data in _load(session, scope, chosen, now, sprint, rules)
+        )
+        report = SprintReport(scope.as_dict(), now, sections)
+        return report.with_summary(narrate(report.facts()))
 
 
 def _boards(session: Session, scope: Scope) -> list[Board]:
@@ -105,7 +99,28 @@ def _find_board(name: str, boards: list[Board]) -> Board:
     raise UnknownScope("board", name, suggest(name, [_label(b) for b in boards]))
 
 
-def _matches(name: str, sprint: Sprint) -> bool:
+class _SprintRow(NamedTuple):
+    id: int
+    board_id: int
+    external_id: str
+    name: str
+    state: str
+    started_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    completed_at: dt.datetime | None
+
+    def record(self) -> SprintRecord:
+        return SprintRecord(
+            self.external_id,
+            self.name,
+            self.state,
+            self.started_at,
+            self.ends_at,
+            self.completed_at,
+        )
+
+
+def _matches(name: str, sprint: Sprint | _SprintRow) -> bool:
     return name.strip().casefold() in (sprint.external_id.casefold(), sprint.name.casefold())
 
 
@@ -118,18 +133,7 @@ def _board_of_sprint(session: Session, name: str, boards: list[Board]) -> Board:
     raise UnknownScope("sprint", name, suggest(name, sorted({s.name for s in sprints})))
 
 
-def _record(sprint: Sprint) -> SprintRecord:
-    return SprintRecord(
-        sprint.external_id,
-        sprint.name,
-        sprint.state,
-        sprint.started_at,
-        sprint.ends_at,
-        sprint.completed_at,
-    )
-
-
-def _pick(sprints: list[Sprint], name: str | None) -> Sprint | None:
+def _pick(sprints: list[_SprintRow], name: str | None) -> _SprintRow | None:
     if name is not None:
         for found in sprints:
             if _matches(name, found):
@@ -143,158 +147,129 @@ def _pick(sprints: list[Sprint], name: str | None) -> Sprint | None:
     )
 
 
-# The loaders below read through ``session.connection()`` and fetch all rows at once: plain
-# rows, because ORM row processing and row-by-row fetching cost more than the queries
-# themselves on the thousands of rows of a large board.
-
-
 def _load(
     session: Session,
     scope: Scope,
-    board: Board,
+    boards: list[Board],
     now: dt.datetime,
     sprint_name: str | None,
     rules: SprintRules,
-) -> BoardInput:
-    rows = list(session.scalars(sa.select(Sprint).where(Sprint.board_id == board.id)))
-    chosen = _pick(rows, sprint_name)
-    record = _record(chosen) if chosen else None
-    window, history = windows(record, now, rules)
-    as_of = window.end
-    memberships = _memberships(session, board, chosen) if chosen else ()
-    items = _items(session, board, chosen, as_of, min(window.start, history.start))
-    return BoardInput(
-        board=BoardRecord(board.external_id, board.name, board.project_key),
-        sprint=record,
-        sprints=tuple(_record(s) for s in rows),
-        memberships=memberships,
-        items=items,
-        pulls=_pulls(session, _repos(scope, board), window),
-    )
+) -> list[BoardInput]:
+    sprints = _sprints(session, [b.id for b in boards])
+    plans: list[tuple[Board, _SprintRow | None, Window, BoardQuery]] = []
+    for board in boards:
+        chosen = _pick(sprints[board.id], sprint_name)
+        record = chosen.record() if chosen else None
+        window, history = windows(record, now, rules)
+        started = record.started_at if record else None
+        query = BoardQuery(
+            board_id=board.id,
+            project_key=board.project_key,
+            sprint_id=chosen.id if chosen else None,
+            as_of=window.end,
+            flow_start=window.start,
+            history_start=history.start,
+            # Without a started sprint, `insights.sprint` reads every board item as WIP.
+            trim=started is not None and started <= window.end,
+        )
+        plans.append((board, chosen, window, query))
+    histories = load_histories(session, [query for *_, query in plans])
+    memberships = _memberships(session, [(b.id, s.id) for b, s, *_ in plans if s is not None])
+    pulls = _pulls(session, scope, [(b, window) for b, _, window, _ in plans])
+    return [
+        BoardInput(
+            board=BoardRecord(board.external_id, board.name, board.project_key),
+            sprint=chosen.record() if chosen else None,
+            sprints=tuple(s.record() for s in sprints[board.id]),
+            memberships=tuple(memberships[board.id]),
+            items=histories[board.id].items,
+            pulls=pulls[board.id],
+            usual=histories[board.id].usual,
+        )
+        for board, chosen, _, _ in plans
+    ]
 
 
-def _memberships(session: Session, board: Board, sprint: Sprint) -> tuple[Membership, ...]:
-    """The reported sprint's items in every sprint of the board."""
-    members = sa.select(SprintMembership.work_item_id).where(
-        SprintMembership.sprint_id == sprint.id
+def _sprints(session: Session, board_ids: Sequence[int]) -> dict[int, list[_SprintRow]]:
+    """Every sprint of these boards, by ``boards.id``."""
+    query = sa.select(
+        Sprint.id,
+        Sprint.board_id,
+        Sprint.external_id,
+        Sprint.name,
+        Sprint.state,
+        Sprint.started_at,
+        Sprint.ends_at,
+        Sprint.completed_at,
+    ).where(Sprint.board_id.in_(board_ids))
+    found: dict[int, list[_SprintRow]] = defaultdict(list)
+    for row in session.connection().execute(query).all():
+        sprint = _SprintRow._make(row)
+        found[sprint.board_id].append(sprint)
+    return found
+
+
+def _memberships(
+    session: Session, reported: Sequence[tuple[int, int]]
+) -> dict[int, list[Membership]]:
+    """Per board (``boards.id``, reported ``sprints.id``): the reported sprint's items in every
+    sprint of the board."""
+    found: dict[int, list[Membership]] = defaultdict(list)
+    if not reported:
+        return found
+    chosen = (
+        sa.values(
+            sa.column("board_id", sa.BigInteger),
+            sa.column("sprint_id", sa.BigInteger),
+            name="chosen",
+        )
+        .data(list(reported))
+        .alias("chosen")
     )
+    mine = aliased(SprintMembership)
     query = (
         sa.select(
-            Sprint.external_id, WorkItem.key, SprintMembership.added_at, SprintMembership.removed_at
-        )
-        .join(Sprint, Sprint.id == SprintMembership.sprint_id)
-        .join(WorkItem, WorkItem.id == SprintMembership.work_item_id)
-        .where(Sprint.board_id == board.id, SprintMembership.work_item_id.in_(members))
-    )
-    return tuple(Membership(*row) for row in session.connection().execute(query).all())
-
-
-# `flow.Transition`'s fields, in order, and where each comes from.
-_TRANSITION_COLUMNS = (
-    ("changed_at", WorkItemTransition.changed_at),
-    ("from_status", WorkItemTransition.original_from_status),
-    ("to_status", WorkItemTransition.original_to_status),
-    ("from_category", WorkItemTransition.from_status),
-    ("to_category", WorkItemTransition.to_status),
-)
-
-
-def _items(
-    session: Session,
-    board: Board,
-    sprint: Sprint | None,
-    as_of: dt.datetime,
-    cutoff: dt.datetime,
-) -> dict[str, flow.ItemHistory]:
-    # The board's candidates first, through two indexes (sprint memberships, project key), then
-    # the filters on those few thousand rows only: given one statement, the planner may filter
-    # every work item before joining.
-    parts = [
-        sa.select(SprintMembership.work_item_id)
-        .join(Sprint, Sprint.id == SprintMembership.sprint_id)
-        .where(Sprint.board_id == board.id)
-    ]
-    if board.project_key:
-        parts.append(sa.select(WorkItem.id).where(WorkItem.project_key == board.project_key))
-    candidates = session.connection().execute(sa.union(*parts)).scalars().all()
-    if not candidates:
-        return {}
-    # Each item's transitions as arrays, oldest first (one row per item, and the history
-    # filter is their latest change).
-    ordered = (WorkItemTransition.changed_at, WorkItemTransition.id)
-    moves = (
-        sa.select(
-            *(
-                # psycopg returns lists already: skip SQLAlchemy's per-element processing.
-                sa.type_coerce(
-                    sa.func.array_agg(aggregate_order_by(column, *ordered)), sa.types.NullType()
-                ).label(name)
-                for name, column in _TRANSITION_COLUMNS
-            ),
-            sa.func.max(WorkItemTransition.changed_at).label("latest"),
-        )
-        .where(WorkItemTransition.work_item_id == WorkItem.id)
-        .lateral("moves")
-    )
-    relevant: list[sa.ColumnElement[bool]] = [
-        WorkItem.status == flow.IN_PROGRESS,
-        moves.c.latest >= cutoff,
-    ]
-    if sprint is not None:
-        members = sa.select(SprintMembership.work_item_id).where(
-            SprintMembership.sprint_id == sprint.id
-        )
-        relevant.append(WorkItem.id.in_(members))
-    query = (
-        sa.select(
+            chosen.c.board_id,
+            Sprint.external_id,
             WorkItem.key,
-            WorkItem.summary,
-            WorkItem.assignee,
-            WorkItem.story_points,
-            WorkItem.created_at,
-            WorkItem.status,
-            WorkItem.original_status,
-            *(moves.c[name] for name, _ in _TRANSITION_COLUMNS),
+            SprintMembership.added_at,
+            SprintMembership.removed_at,
         )
-        .select_from(WorkItem)
-        .join(moves, sa.true())
-        .where(
-            WorkItem.id == sa.any_(sa.bindparam("ids", candidates, type_=ARRAY(sa.BigInteger))),
-            WorkItem.created_at <= as_of,
-            sa.or_(*relevant),
+        .select_from(chosen)
+        .join(mine, mine.sprint_id == chosen.c.sprint_id)
+        .join(SprintMembership, SprintMembership.work_item_id == mine.work_item_id)
+        .join(
+            Sprint,
+            sa.and_(Sprint.id == SprintMembership.sprint_id, Sprint.board_id == chosen.c.board_id),
         )
+        .join(WorkItem, WorkItem.id == SprintMembership.work_item_id)
     )
-    items: dict[str, flow.ItemHistory] = {}
-    for key, summary, assignee, points, created, status, current, *arrays in (
-        session.connection().execute(query).all()
-    ):
-        # Transitions are built and dropped item by item, so they never pile up for the
-        # garbage collector (whose full passes cost more than the query on a large board).
-        changes = (
-            [flow.Transition(*change) for change in zip(*arrays, strict=True)] if arrays[0] else []
-        )
-        items[key] = flow.ItemHistory(
-            key=key,
-            created_at=created,
-            visits=flow.visits_from(created, current, status, changes),
-            summary=summary,
-            assignee=assignee,
-            story_points=points,
-        )
-    return items
+    for board_id, sprint_id, key, added, removed in session.connection().execute(query).all():
+        found[board_id].append(Membership(sprint_id, key, added, removed))
+    return found
 
 
-def _repos(scope: Scope, board: Board) -> tuple[str, ...]:
+def _repos(scope: Scope, board: Board) -> frozenset[str]:
     """The repos of the product the board is mapped to (none for an unmapped board)."""
     owner = scope.product_of.get(("jira_board", board.external_id))
     if owner is None:
-        return ()
-    return tuple(r for r in scope.repos if scope.product_of.get(("github_repo", r)) == owner)
+        return frozenset()
+    return frozenset(r for r in scope.repos if scope.product_of.get(("github_repo", r)) == owner)
 
 
-def _pulls(session: Session, repos: tuple[str, ...], window: Window) -> tuple[flow.PullTiming, ...]:
+def _pulls(
+    session: Session, scope: Scope, boards: Sequence[tuple[Board, Window]]
+) -> dict[int, tuple[flow.PullTiming, ...]]:
+    """Per board (``boards.id``): its repos' PRs first reviewed or merged in its flow window.
+
+    One query over every repo and the span of all windows; each board then keeps its own."""
+    wanted = {board.id: (_repos(scope, board), window) for board, window in boards}
+    repos = sorted(set().union(*(r for r, _ in wanted.values())))
+    found: dict[int, tuple[flow.PullTiming, ...]] = {board_id: () for board_id in wanted}
     if not repos:
-        return ()
+        return found
+    start = min(w.start for _, w in wanted.values())
+    end = max(w.end for _, w in wanted.values())
     query = sa.select(
         PullRequest.number,
         PullRequest.repo,
@@ -306,11 +281,19 @@ def _pulls(session: Session, repos: tuple[str, ...], window: Window) -> tuple[fl
     ).where(
         PullRequest.repo.in_(repos),
         sa.or_(
-            sa.and_(PullRequest.merged_at >= window.start, PullRequest.merged_at < window.end),
-            sa.and_(
-                PullRequest.first_review_at >= window.start,
-                PullRequest.first_review_at < window.end,
-            ),
+            sa.and_(PullRequest.merged_at >= start, PullRequest.merged_at < end),
+            sa.and_(PullRequest.first_review_at >= start, PullRequest.first_review_at < end),
         ),
     )
-    return tuple(flow.PullTiming(*row) for row in session.connection().execute(query).all())
+    pulls = [flow.PullTiming(*row) for row in session.connection().execute(query).all()]
+    for board_id, (board_repos, window) in wanted.items():
+        found[board_id] = tuple(
+            p
+            for p in pulls
+            if p.repo in board_repos
+            and (
+                (p.merged_at is not None and p.merged_at in window)
+                or (p.first_review_at is not None and p.first_review_at in window)
+            )
+        )
+    return found

@@ -10,9 +10,11 @@ import datetime as dt
 import itertools
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from insights.errors import UnknownScope
+from insights.queries import sprint_history
 from insights.queries.scope import resolve_scope
 from insights.queries.sprint import build_sprint_report
 from insights.sprint import BoardSprint
@@ -281,6 +283,23 @@ def test_the_active_sprint_of_the_product_board(world: Session) -> None:
     assert finding.evidence == (
         "1 item waiting in Code Review for more than 3 days; the usual p85 is 1.4 days (PAY-5)"
     )
+
+
+def test_an_item_of_another_project_in_the_sprint_counts(
+    world: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sprint = world.scalars(sa.select(Sprint).where(Sprint.external_id == "421")).one()
+    work_item(world, "OPS-2", T0 - D, [(T0 + D, "Doing")], points=5, sprints={sprint: (T0, None)})
+    world.flush()
+    section = only(world)
+    rows = {row["key"]: row for row in section.tables["sprint_items"]}
+    assert rows["OPS-2"]["committed"] and rows["OPS-2"]["status"] == "Doing"
+    assert {m.id: m.value for m in section.metrics}["committed_points"] == 16 + 5
+    # The loader's path for many boards reads the same.
+    everything = build_sprint_report(world, resolve_scope(world), now=NOW).as_dict()
+    monkeypatch.setattr(sprint_history, "_FEW_BOARDS", 0)
+    assert only(world).as_dict() == section.as_dict()
+    assert build_sprint_report(world, resolve_scope(world), now=NOW).as_dict() == everything
 
 
 @pytest.mark.parametrize("board", ["42", "pay BOARD", "PAY board (42)"])

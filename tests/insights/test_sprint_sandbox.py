@@ -3,6 +3,7 @@ match the generator's own record of every Sprint field change (what Jira's repor
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 
@@ -11,8 +12,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from collectors.sandbox.world import JiraIssue, World
+from insights import flow
+from insights.common import Window
+from insights.queries import sprint as sprint_queries
+from insights.queries import sprint_history
 from insights.queries.scope import resolve_scope
 from insights.queries.sprint import build_sprint_report
+from insights.queries.sprint_history import BoardHistory, BoardQuery
 
 
 @pytest.fixture
@@ -97,3 +103,29 @@ def test_sprint_numbers_match_the_changelog(reader: Session, sandbox_world: Worl
     assert values["removed_issues"] == len(removed)
     assert values["completed_issues"] == len(completed)
     assert values["completed_points"] == sum(points[k] for k in completed)
+
+
+def test_the_loader_paths_agree(
+    reader: Session, sandbox_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whichever way the loader reads (through indexes or in passes, leaving out the items that
+    stood still or not), the report is the same, and so are the usual times `flow` works out."""
+    now, scope = sandbox_world.now, resolve_scope(reader)
+    expected = build_sprint_report(reader, scope, now=now).as_dict()
+    monkeypatch.setattr(sprint_history, "_FEW_BOARDS", 0)  # the path for an organisation
+    assert build_sprint_report(reader, scope, now=now).as_dict() == expected
+
+    loaded: list[tuple[BoardQuery, BoardHistory]] = []
+
+    def untrimmed(session: Session, boards: list[BoardQuery]) -> dict[int, BoardHistory]:
+        boards = [dataclasses.replace(b, trim=False) for b in boards]
+        found = sprint_history.load_histories(session, boards)
+        loaded.extend((b, found[b.board_id]) for b in boards)
+        return found
+
+    monkeypatch.setattr(sprint_queries, "load_histories", untrimmed)
+    assert build_sprint_report(reader, scope, now=now).as_dict() == expected
+    assert len(loaded) == len(expected["boards"]) > 1
+    for query, history in loaded:
+        window = Window(query.history_start, query.as_of)
+        assert history.usual == flow.usual_times(history.items.values(), window)

@@ -1,0 +1,345 @@
+"""Load the work items of every board in a report and their status history, in two queries.
+
+For each board (see `insights.queries.sprint` for the rest of its section) this reads the items
+the board touches: its project's and those that were ever in one of its sprints, created by
+the board's instant (``as_of``), and kept when they are in the reported sprint, in progress now,
+or moved since the cutoff: the start of the history window (180 days before ``as_of``) or of
+the flow window if earlier. Each with all its transitions (the pure code clips at ``as_of``).
+
+Every kept item feeds the board's usual time per status (`flow_history.usual_times`), but only
+a few show in the flow window: for a started sprint, an item that stood still before the window
+(`flow_history.stood_still`) and is neither in the sprint nor in progress is left out of the
+board's items, and no `flow.ItemHistory` is built for it. On the large sandbox that is ~45k of
+~50k items.
+
+The first query returns one row per board and kept item, with the transitions packed per item
+so that ~250k of them cost neither a row nor a Python object each: the instants as one ``bytea``
+of big-endian 64-bit integers (PostgreSQL's binary timestamp: microseconds since 2000-01-01 UTC,
+from ``timestamptz_send``), the four status columns as one string split by U+001F. The second
+reads the summary, assignee, points and status of the items the flow window shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import sys
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.orm import Session
+
+from insights import flow, flow_history
+from storage.models import Sprint, SprintMembership, WorkItem, WorkItemTransition
+
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # where timestamptz_send counts from
+MICROSECOND = dt.timedelta(microseconds=1)
+SEPARATOR = "\x1f"  # ASCII unit separator: no Jira status name contains it
+_TZ = sa.DateTime(timezone=True)
+_FEW_BOARDS = 12  # up to this many boards the loader reads through indexes (measured: `_query`)
+
+
+@dataclass(frozen=True)
+class BoardQuery:
+    """What to load for one board: its row id, project, reported sprint and windows."""
+
+    board_id: int  # boards.id
+    project_key: str | None
+    sprint_id: int | None  # sprints.id of the reported sprint
+    as_of: dt.datetime
+    flow_start: dt.datetime
+    history_start: dt.datetime
+    # A started sprint: its flow numbers read only its items and the board's items that moved
+    # in the flow window, so items that stood still before it can be left out.
+    trim: bool
+
+    @property
+    def cutoff(self) -> dt.datetime:
+        return min(self.flow_start, self.history_start)
+
+
+@dataclass
+class BoardHistory:
+    """One board's items (those the flow window can see) and its usual time per status."""
+
+    items: dict[str, flow.ItemHistory] = field(default_factory=dict)
+    usual: dict[str, flow.UsualTime] = field(default_factory=dict)
+
+
+def load_histories(session: Session, boards: Sequence[BoardQuery]) -> dict[int, BoardHistory]:
+    """Each board's items and usual times, by ``boards.id``."""
+    found = {b.board_id: BoardHistory() for b in boards}
+    if not boards:
+        return found
+    trims = {b.board_id: micros(b.flow_start) if b.trim else None for b in boards}
+    usual = {
+        b.board_id: flow_history.UsualTimes(micros(b.history_start), micros(b.as_of))
+        for b in boards
+    }
+    shown: list[tuple[int, int, str, Sequence[int], list[str]]] = []
+    # A batch of rows at a time, keeping nothing but what the flow window shows: ~50k rows
+    # and their lists alive at once make each full pass of the garbage collector costly.
+    rows = itertools.chain.from_iterable(
+        session.connection().execute(_query(boards)).partitions(2000)
+    )
+    for board_id, item_id, status, member, raw, text in rows:
+        instants = unpack(raw)  # the creation, then each change
+        parts = text.split(SEPARATOR) if text is not None else []
+        if len(parts) != 4 * (len(instants) - 1):
+            raise ValueError(
+                f"a status name of work item {item_id} contains U+001F: rename it in Jira"
+            )
+        if parts:
+            usual[board_id].add(instants, parts[0], parts[1::4])
+        start = trims[board_id]
+        if not (
+            start is not None
+            and parts
+            and not member
+            and status != flow.IN_PROGRESS
+            and flow_history.stood_still(instants, parts[-3], parts[-1], start)
+        ):
+            shown.append((board_id, item_id, status, instants, parts))
+    details = _details(session, {item_id for _, item_id, *_ in shown})
+    for board_id, item_id, status, moments, parts in shown:
+        key, summary, assignee, points, created, current = details[item_id]
+        changes = [
+            flow.Transition(instant(t), f or None, to or None, fc or None, tc or None)
+            for t, f, to, fc, tc in zip(
+                moments[1:], parts[0::4], parts[1::4], parts[2::4], parts[3::4], strict=True
+            )
+        ]
+        found[board_id].items[key] = flow.ItemHistory(
+            key=key,
+            created_at=created,
+            visits=flow.visits_from(created, current, status, changes),
+            summary=summary,
+            assignee=assignee,
+            story_points=points,
+        )
+    for board_id, tally in usual.items():
+        found[board_id].usual = tally.result()
+    return found
+
+
+def _details(session: Session, ids: set[int]) -> dict[int, tuple[Any, ...]]:
+    """What the report shows of these items, by id: read for the few the flow window shows."""
+    query = sa.select(
+        WorkItem.id,
+        WorkItem.key,
+        WorkItem.summary,
+        WorkItem.assignee,
+        WorkItem.story_points,
+        WorkItem.created_at,
+        WorkItem.original_status,
+    ).where(WorkItem.id == sa.any_(sa.bindparam("ids", list(ids), type_=ARRAY(sa.BigInteger))))
+    return {row[0]: tuple(row[1:]) for row in session.connection().execute(query)}
+
+
+def micros(moment: dt.datetime) -> int:
+    """``moment`` as microseconds since `PG_EPOCH`."""
+    return (moment - PG_EPOCH) // MICROSECOND
+
+
+def instant(us: int) -> dt.datetime:
+    return PG_EPOCH + us * MICROSECOND
+
+
+def unpack(raw: bytes) -> array[int]:
+    """Big-endian 64-bit integers, as an array (a sequence that bisects without copying)."""
+    values = array("q", raw)
+    if sys.byteorder == "little":
+        values.byteswap()
+    return values
+
+
+def _query(boards: Sequence[BoardQuery]) -> sa.Select[*tuple[Any, ...]]:
+    """One row per board and kept item (see the module docstring).
+
+    Shaped for the planner: ``work_items`` (wide: ~1.7 kB a row) is read once, for the items
+    that moved since the earliest cutoff or may be kept anyway; each board then takes its
+    project's items, and in a second branch the items of its sprints from other projects."""
+    board = (
+        sa.values(
+            sa.column("board_id", sa.BigInteger),
+            sa.column("project_key", sa.String),
+            sa.column("sprint_id", sa.BigInteger),
+            sa.column("cutoff", _TZ),
+            sa.column("as_of", _TZ),
+            name="board",
+        )
+        .data([(b.board_id, b.project_key, b.sprint_id, b.cutoff, b.as_of) for b in boards])
+        .cte("board")
+    )
+    # Every membership in the boards' sprints, with the board's project and whether it is in
+    # the reported sprint. (A column of NULLs in VALUES has no type: say which.)
+    member = (
+        sa.select(
+            board.c.board_id,
+            SprintMembership.work_item_id,
+            sa.cast(board.c.project_key, sa.String).label("project_key"),
+            (SprintMembership.sprint_id == sa.cast(board.c.sprint_id, sa.BigInteger)).label(
+                "reported"
+            ),
+        )
+        .select_from(board)
+        .join(Sprint, Sprint.board_id == board.c.board_id)
+        .join(SprintMembership, SprintMembership.sprint_id == Sprint.id)
+        .cte("member")
+    )
+    reported = (
+        sa.select(member.c.board_id, member.c.work_item_id).where(member.c.reported).cte("reported")
+    )
+    projects = {b.project_key for b in boards if b.project_key}
+    cutoff = min(b.cutoff for b in boards)
+    if len(boards) > _FEW_BOARDS:
+        # Many boards (an organisation): one pass over work_items and one over the changes
+        # since the cutoff beat ~100k lookups by id.
+        candidate = sa.or_(
+            WorkItem.project_key.in_(projects), WorkItem.id.in_(sa.select(member.c.work_item_id))
+        )
+        moved = WorkItemTransition.changed_at >= cutoff
+    else:
+        # A few boards: their items by id first (index on project_key), then their changes
+        # (index on work_item_id).
+        ids = sa.union(
+            sa.select(WorkItem.id).where(WorkItem.project_key.in_(projects)),
+            sa.select(member.c.work_item_id),
+        ).cte("candidate")
+        candidate = WorkItem.id.in_(sa.select(ids.c.id))
+        moved = sa.and_(
+            WorkItemTransition.work_item_id.in_(sa.select(ids.c.id)),
+            WorkItemTransition.changed_at >= cutoff,
+        )
+    recent = (  # the items that moved since the earliest cutoff: about half of all items
+        sa.select(
+            WorkItemTransition.work_item_id,
+            sa.func.max(WorkItemTransition.changed_at).label("latest"),
+        )
+        .where(moved)
+        .group_by(WorkItemTransition.work_item_id)
+        .subquery("recent")
+    )
+    item = (
+        sa.select(
+            WorkItem.id,
+            WorkItem.project_key,
+            WorkItem.created_at,
+            WorkItem.status,
+            recent.c.latest,
+        )
+        .outerjoin(recent, recent.c.work_item_id == WorkItem.id)
+        .where(
+            candidate,
+            sa.or_(
+                recent.c.latest.is_not(None),
+                WorkItem.status == flow.IN_PROGRESS,
+                WorkItem.id.in_(sa.select(reported.c.work_item_id)),
+            ),
+        )
+        .cte("item")
+    )
+
+    def kept(pairs: sa.Select[*tuple[Any, ...]]) -> sa.Select[*tuple[Any, ...]]:
+        """The board's items that the report reads (module docstring), with their fields."""
+        in_sprint = reported.alias()
+        return (
+            pairs.add_columns(
+                *(c for c in item.c if c.name not in ("project_key", "latest")),
+                in_sprint.c.work_item_id.is_not(None).label("member"),
+            )
+            .outerjoin(
+                in_sprint,
+                sa.and_(
+                    in_sprint.c.board_id == board.c.board_id,
+                    in_sprint.c.work_item_id == item.c.id,
+                ),
+            )
+            .where(
+                item.c.created_at <= board.c.as_of,
+                sa.or_(
+                    item.c.status == flow.IN_PROGRESS,
+                    in_sprint.c.work_item_id.is_not(None),
+                    item.c.latest >= board.c.cutoff,
+                ),
+            )
+        )
+
+    # Items of a board's sprints from another project: rare, but found through every
+    # membership. A fence (MATERIALIZED) keeps the planner from pairing each item with each
+    # board on the way.
+    foreign = (
+        sa.select(member.c.board_id, member.c.work_item_id)
+        .where(
+            sa.exists().where(
+                item.c.id == member.c.work_item_id,
+                item.c.project_key.is_distinct_from(member.c.project_key),
+            )
+        )
+        .distinct()
+        .cte("foreign")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    items = sa.union_all(
+        kept(
+            sa.select(board.c.board_id)
+            .select_from(item)
+            .join(board, board.c.project_key == item.c.project_key)
+        ),
+        kept(
+            sa.select(board.c.board_id)
+            .select_from(foreign)
+            .join(board, board.c.board_id == foreign.c.board_id)
+            .join(item, item.c.id == foreign.c.work_item_id)
+        ),
+    ).subquery("kept")
+    ordered = (WorkItemTransition.changed_at, WorkItemTransition.id)
+    statuses = sa.func.concat_ws(
+        SEPARATOR,
+        *(
+            sa.func.coalesce(column, "")
+            for column in (
+                WorkItemTransition.original_from_status,
+                WorkItemTransition.original_to_status,
+                WorkItemTransition.from_status,
+                WorkItemTransition.to_status,
+            )
+        ),
+    )
+    moves = (
+        sa.select(
+            WorkItemTransition.work_item_id,
+            sa.func.string_agg(
+                sa.func.timestamptz_send(WorkItemTransition.changed_at),
+                aggregate_order_by(sa.literal_column("''::bytea"), *ordered),
+            ).label("times"),
+            sa.func.string_agg(statuses, aggregate_order_by(sa.literal(SEPARATOR), *ordered)).label(
+                "statuses"
+            ),
+        )
+        .where(WorkItemTransition.work_item_id.in_(sa.select(item.c.id)))
+        .group_by(WorkItemTransition.work_item_id)
+        .subquery("moves")
+    )
+    return (
+        sa.select(
+            items.c.board_id,
+            items.c.id,
+            items.c.status,
+            items.c.member,
+            # The creation first, as the changes (psycopg hands bytea over as they are).
+            sa.type_coerce(
+                sa.func.timestamptz_send(items.c.created_at).op("||")(
+                    sa.func.coalesce(moves.c.times, sa.literal_column("''::bytea"))
+                ),
+                sa.types.NullType(),
+            ),
+            moves.c.statuses,
+        )
+        .select_from(items)
+        .outerjoin(moves, moves.c.work_item_id == items.c.id)
+    )
