@@ -200,3 +200,19 @@ class MaintenanceWindowRow(Base):
     note: Mapped[str | None] = mapped_column(sa.Text)
     created_by: Mapped[str | None] = mapped_column(sa.String(32))
     created_at: Mapped[CreatedAt]
+
+
+BOT_STATE_TABLES = tuple(
+    model.__tablename__
+    for model in (
+        OutboxItem,
+        AlertMessage,
+        JiraLink,
+        WebhookDelivery,
+        Subscription,
+        HomeView,
+        MaintenanceWindowRow,
+    )
+)
+"""Every table above: what the bot remembers of one Slack workspace (the demo, whose fake Slack
+starts empty each run, and the tests clear them)."""

@@ -10,8 +10,6 @@ submission exactly as Slack would, and `bot.console.render` draws what came back
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import secrets
 import time
@@ -26,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from bot.app import build_app
 from bot.config import BotConfig
+from bot.console import payloads
 from bot.console.driver import Driver, LocalSide
 from bot.console.render import render_message, render_view
 from bot.deps import Deps, build_deps
@@ -34,16 +33,8 @@ from bot.slack.fake import FakeSlack
 from bot.web import create_web_app
 from collectors.fakes import FakeServer
 from storage.db import data_dir
+from storage.models_bot import BOT_STATE_TABLES
 
-SLACK_STATE = (
-    "outbox",
-    "alert_messages",
-    "jira_links",
-    "webhook_deliveries",
-    "subscriptions",
-    "home_views",
-    "maintenance_windows",
-)
 DEMO_USER = "U0ALICE"  # Alice Martin (Europe/Berlin) in the fake workspace
 DEMO_WEB_PORT = 8914
 DEMO_SLACK_PORT = 8915
@@ -57,7 +48,7 @@ class RunningBot:
         # The fake Slack starts empty on every run: what the bot remembers of the last run's
         # workspace (message ts, subscriptions by channel id, Home tabs) would point at nothing.
         with engine.begin() as conn:
-            conn.execute(sa.text(f"TRUNCATE {', '.join(SLACK_STATE)} CASCADE"))
+            conn.execute(sa.text(f"TRUNCATE {', '.join(BOT_STATE_TABLES)} CASCADE"))
         self.slack = _start(lambda port: FakeSlack(port=port), DEMO_SLACK_PORT)
         self.signing_secret = secrets.token_hex(16)
         self.sentry_secret = secrets.token_hex(16)
@@ -137,18 +128,9 @@ class RunningBot:
 
     def sentry_webhook(self, body: dict[str, Any]) -> httpx.Response:
         raw = json.dumps(body).encode()
-        signature = hmac.new(self.sentry_secret.encode(), raw, hashlib.sha256).hexdigest()
+        headers = payloads.sentry_webhook_headers(self.sentry_secret, raw, "issue")
         return httpx.post(
-            f"{self.web.url}/webhooks/sentry",
-            content=raw,
-            headers={
-                "Content-Type": "application/json",
-                "Sentry-Hook-Resource": "issue",
-                "Sentry-Hook-Signature": signature,
-                "Sentry-Hook-Timestamp": str(int(time.time())),
-                "Request-ID": secrets.token_hex(8),
-            },
-            timeout=10,
+            f"{self.web.url}/webhooks/sentry", content=raw, headers=headers, timeout=10
         )
 
     def settle(self, timeout: float = 10.0) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from bot.cli.console import initial_values
 from bot.cli.demo_bot import RunningBot, issue_created
+from bot.console.render import render_view
 from bot.sandbox import Sandbox
 from storage.db import session_scope
 from storage.models_bot import JiraLink, Subscription
@@ -135,7 +136,7 @@ def alert(bot: RunningBot, sandbox: Sandbox, project: str, channel: str) -> bool
     if outcome.modal is None:
         typer.secho(f"    no modal opened ({outcome.ack})", fg=typer.colors.RED)
         return False
-    bot.out.print(_render_view(outcome.modal))
+    bot.out.print(render_view(outcome.modal, users=bot.users))
     typer.echo("    Alice submits it as prefilled:")
     submitted = bot.driver.submit(outcome.modal, initial_values(outcome.modal))
     if submitted.status != 200:
@@ -174,9 +175,3 @@ def _wait_for_ticket(bot: RunningBot, issue_id: str, timeout: float = 15.0) -> s
             return str(key)
         time.sleep(0.1)
     return None
-
-
-def _render_view(view: dict[str, object]) -> object:
-    from bot.console.render import render_view
-
-    return render_view(view)

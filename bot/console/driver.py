@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from bot.console import payloads
+from bot.slack.fake_control import channel_messages, user_views
 from bot.slack.fake_state import SlackState
 
 
@@ -46,21 +47,10 @@ class LocalSide:
         return list(self.state.responses(url))
 
     def history(self, channel: str) -> list[dict[str, Any]]:
-        found = self.state.channel(channel)
-        if found is None:
-            return []
-        return [
-            m.to_api()
-            | {
-                "channel": found.id,
-                "replies": [r.to_api() for r in self.state.replies(found.id, m.ts)],
-            }
-            for m in self.state.history(found.id)
-        ]
+        return channel_messages(self.state, channel)
 
     def views(self, user: str) -> dict[str, Any]:
-        modals = [v for v in self.state.views.values() if v.get("type") == "modal"]
-        return {"home": self.state.home(user), "modals": modals}
+        return user_views(self.state, user)
 
 
 class RemoteSide:

@@ -1,4 +1,4 @@
-"""Requests shaped exactly as Slack sends them to ``/slack/events``, signed.
+"""Requests shaped exactly as Slack (and Sentry) send them to the bot, signed.
 
 Used by `sitrep console`, the demo and the tests to drive the bot through its real HTTP endpoint:
 a slash command is a form post; a button click or a modal submission is a form post whose
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from bot.alerts import sentry_webhook
 from bot.slack.signing import sign
 
 TEAM = {"id": "T0SITREP", "domain": "sitrep-sandbox"}
@@ -172,3 +173,15 @@ def input_state(
     if kind == "conversations_select":
         return {"type": kind, "selected_conversation": value}
     return {"type": kind, "value": value}
+
+
+def sentry_webhook_headers(secret: str, raw: bytes, resource: str) -> dict[str, str]:
+    """The headers of a Sentry integration-platform webhook carrying ``raw``: its resource, its
+    signature, and the per-attempt timestamp and request id Sentry adds."""
+    return {
+        "Content-Type": "application/json",
+        "Sentry-Hook-Resource": resource,
+        "Sentry-Hook-Signature": sentry_webhook.sign(secret, raw),
+        "Sentry-Hook-Timestamp": str(int(time.time())),
+        "Request-ID": secrets.token_hex(8),
+    }

@@ -23,6 +23,25 @@ from starlette.routing import Route
 from bot.slack.fake_state import SlackState
 
 
+def channel_messages(state: SlackState, ref: str) -> list[dict[str, Any]]:
+    """A channel's messages as the API renders them, each with ``channel`` and its ``replies``."""
+    channel = state.channel(ref)
+    if channel is None:
+        return []
+    return [
+        m.to_api()
+        | {"channel": channel.id, "replies": [r.to_api() for r in state.replies(channel.id, m.ts)]}
+        for m in state.history(channel.id)
+    ]
+
+
+def user_views(state: SlackState, user: str) -> dict[str, Any]:
+    """The user's Home tab, and the modals opened (views.open does not say for whom: the trigger
+    does, and the fake does not track it; so every modal, newest last)."""
+    modals = [view for view in state.views.values() if view.get("type") == "modal"]
+    return {"home": state.home(user), "modals": modals}
+
+
 def control_routes(state: SlackState) -> list[Route]:
     async def command_context(request: Request) -> Response:
         body: dict[str, Any] = await request.json()
@@ -44,25 +63,10 @@ def control_routes(state: SlackState) -> list[Route]:
         return JSONResponse({"posts": found.posts if found else []})
 
     async def history(request: Request) -> Response:
-        channel = state.channel(request.path_params["channel"])
-        if channel is None:
-            return JSONResponse({"messages": []})
-        messages = [
-            m.to_api()
-            | {
-                "channel": channel.id,
-                "replies": [r.to_api() for r in state.replies(channel.id, m.ts)],
-            }
-            for m in state.history(channel.id)
-        ]
-        return JSONResponse({"channel": channel.to_api(), "messages": messages})
+        return JSONResponse({"messages": channel_messages(state, request.path_params["channel"])})
 
     async def views(request: Request) -> Response:
-        user = request.path_params["user"]
-        # views.open does not say for whom (the trigger does, and the fake does not track it):
-        # every modal is listed, newest last.
-        opened = [view for view in state.views.values() if view.get("type") == "modal"]
-        return JSONResponse({"home": state.home(user), "modals": opened})
+        return JSONResponse(user_views(state, request.path_params["user"]))
 
     return [
         Route("/_sandbox/command-context", command_context, methods=["POST"]),

@@ -13,8 +13,6 @@ Slack's Web API and response URLs, and the outbox delivers as in production.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -34,18 +32,10 @@ from bot.slack.fake import FakeSlack
 from bot.slack.fake_state import Message
 from bot.web import create_web_app
 from collectors.fakes import FakeServer
+from storage.models_bot import BOT_STATE_TABLES
 
 SIGNING_SECRET = "harness-signing-secret"
 SENTRY_SECRET = "harness-sentry-client-secret"
-BOT_TABLES = (
-    "outbox",
-    "alert_messages",
-    "jira_links",
-    "webhook_deliveries",
-    "subscriptions",
-    "home_views",
-    "maintenance_windows",
-)
 
 
 @dataclass
@@ -80,7 +70,7 @@ class BotHarness:
 
     def start(self) -> BotHarness:
         with self.engine.begin() as conn:
-            conn.execute(sa.text(f"TRUNCATE {', '.join(BOT_TABLES)} CASCADE"))
+            conn.execute(sa.text(f"TRUNCATE {', '.join(BOT_STATE_TABLES)} CASCADE"))
         self.slack = FakeSlack().start()
         config = BotConfig(
             bot_token=self.slack.token,
@@ -202,18 +192,8 @@ class BotHarness:
         self, body: Mapping[str, Any] | bytes, resource: str, *, secret: str = SENTRY_SECRET
     ) -> httpx.Response:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        signature = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-        return self.http.post(
-            "/webhooks/sentry",
-            content=raw,
-            headers={
-                "Content-Type": "application/json",
-                "Sentry-Hook-Resource": resource,
-                "Sentry-Hook-Signature": signature,
-                "Sentry-Hook-Timestamp": str(int(time.time())),
-                "Request-ID": f"req-{time.monotonic_ns()}",
-            },
-        )
+        headers = payloads.sentry_webhook_headers(secret, raw, resource)
+        return self.http.post("/webhooks/sentry", content=raw, headers=headers)
 
     # ------------------------------------------------------------------ reading Slack
 

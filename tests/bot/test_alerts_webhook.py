@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import hashlib
-import hmac
 import itertools
 import json
 import logging
@@ -24,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from slack_sdk.models.blocks import Block
 
+from bot.alerts import sentry_webhook
 from bot.alerts.rules import rules_from_env
 from bot.config import ConfigError
 from bot.console import payloads
@@ -239,7 +238,7 @@ def test_unsigned_and_tampered_webhooks_are_refused_and_nothing_is_stored(
         content=raw,
         headers={"Content-Type": "application/json", "Sentry-Hook-Resource": "issue"},
     )
-    signature = hmac.new(SENTRY_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    signature = sentry_webhook.sign(SENTRY_SECRET, raw)
     tampered = bot.http.post(
         "/webhooks/sentry",
         content=raw.replace(b'"error"', b'"fatal"'),
