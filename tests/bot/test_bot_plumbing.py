@@ -16,6 +16,7 @@ def test_a_command_is_acknowledged_then_answered_through_its_response_url(bot: B
 def test_healthz_and_metrics(bot: BotHarness) -> None:
     assert bot.http.get("/healthz").json() == {"ok": True}
     bot.command("/sitrep sync status").wait()
+    bot.settle()  # the answer can land before its outbox row is marked sent
     text = bot.http.get("/metrics").text
     assert 'sitrep_http_requests_total{route="slack",status="200"}' in text
     assert "sitrep_outbox_pending 0.0" in text
