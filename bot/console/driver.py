@@ -82,6 +82,17 @@ class RemoteSide:
         return found
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One request: the bot's HTTP answer (the acknowledgement), how long it took, and the
+    response URL the request carried (where the bot's later answers go)."""
+
+    status: int
+    ack: Any
+    seconds: float
+    response_url: str | None = None
+
+
 @dataclass
 class Outcome:
     """What one request led to: the HTTP answer, response-URL posts, a modal that opened."""
@@ -106,25 +117,87 @@ class Driver:
     def close(self) -> None:
         self.http.close()
 
-    def command(self, text: str, *, channel: str = "general", wait: float = 15.0) -> Outcome:
-        """``/sitrep <text>`` in ``channel``; waits for the answer at the response URL."""
-        command, _, rest = text.strip().partition(" ")
-        if not command.startswith("/"):
-            command, rest = "/sitrep", text.strip()
-        ctx = self.side.context(channel, self.user)
+    # ---------------------------------------------------------------- one request, no waiting
+
+    def send_command(self, text: str, *, channel: str = "general", user: str | None = None) -> Sent:
+        """Type ``text`` in ``channel`` (``/sitrep`` is assumed when it names no command)."""
+        user = user or self.user
+        words = text.split(maxsplit=1)
+        command, rest = (
+            (words[0], words[1] if len(words) > 1 else "")
+            if text.startswith("/")
+            else ("/sitrep", text.strip())
+        )
+        ctx = self.side.context(channel, user)
         body = payloads.slash_command(
             rest,
-            user_id=self.user,
-            user_name=self.user.lower(),
+            user_id=user,
+            user_name=user.lower(),
             channel_id=ctx["channel_id"],
             channel_name=ctx["channel_name"],
             response_url=ctx["response_url"],
             trigger_id=ctx["trigger_id"],
             command=command,
         )
-        status, ack = self._post(body, "application/x-www-form-urlencoded")
-        posts = self._wait_posts(ctx["response_url"], wait) if status == 200 else []
-        return Outcome(status, ack, posts)
+        return self._post(body, "application/x-www-form-urlencoded", ctx["response_url"])
+
+    def send_click(
+        self,
+        label: str,
+        *,
+        blocks: list[dict[str, Any]] | None = None,
+        message: Mapping[str, Any] | None = None,
+        view: Mapping[str, Any] | None = None,
+        channel: str = "general",
+        user: str | None = None,
+    ) -> Sent:
+        """Press the button labelled ``label`` in a posted ``message``, an ephemeral answer's
+        ``blocks`` or a ``view`` (App Home, modal)."""
+        user = user or self.user
+        source = list((view or message or {}).get("blocks") or blocks or [])
+        block_id, action = find_button(source, label)
+        ts = (message or {}).get("ts")
+        ctx = self.side.context(str((message or {}).get("channel") or channel), user, ts)
+        url = None if view is not None else ctx["response_url"]
+        body = payloads.block_action(
+            action,
+            block_id=block_id,
+            user_id=user,
+            user_name=user.lower(),
+            channel_id=ctx["channel_id"],
+            response_url=url,
+            trigger_id=ctx["trigger_id"],
+            message=message,
+            view=view,
+        )
+        return self._post(body, "application/x-www-form-urlencoded", url)
+
+    def send_submit(
+        self,
+        view: Mapping[str, Any],
+        values: Mapping[str, Mapping[str, Any]],
+        *,
+        user: str | None = None,
+    ) -> Sent:
+        """Submit modal ``view`` with ``values`` (block id -> action id -> state)."""
+        user = user or self.user
+        trigger = self.side.context("general", user)["trigger_id"]
+        body = payloads.view_submission(
+            view, values, user_id=user, user_name=user.lower(), trigger_id=trigger
+        )
+        return self._post(body, "application/x-www-form-urlencoded")
+
+    def send_event(self, event: Mapping[str, Any]) -> Sent:
+        return self._post(payloads.event_callback(event), "application/json")
+
+    # ---------------------------------------------------------------- and what followed
+
+    def command(self, text: str, *, channel: str = "general", wait: float = 15.0) -> Outcome:
+        """``/sitrep <text>`` in ``channel``; waits for the answer at the response URL."""
+        sent = self.send_command(text, channel=channel)
+        url = sent.response_url or ""
+        posts = self._wait_posts(url, wait) if sent.status == 200 else []
+        return Outcome(sent.status, sent.ack, posts)
 
     def click(
         self,
@@ -136,29 +209,14 @@ class Driver:
         channel: str = "general",
         wait: float = 10.0,
     ) -> Outcome:
-        """Press the button labelled ``label`` in a message, an ephemeral answer or a view."""
-        source = list((view or message or {}).get("blocks") or blocks or [])
-        block_id, action = find_button(source, label)
-        ts = (message or {}).get("ts")
-        ctx = self.side.context(str((message or {}).get("channel") or channel), self.user, ts)
+        """Press a button and wait for what it led to: a modal, or answers at the response URL."""
         before = len(self.side.views(self.user).get("modals") or [])
-        body = payloads.block_action(
-            action,
-            block_id=block_id,
-            user_id=self.user,
-            user_name=self.user.lower(),
-            channel_id=ctx["channel_id"],
-            response_url=None if view is not None else ctx["response_url"],
-            trigger_id=ctx["trigger_id"],
-            message=message,
-            view=view,
-        )
-        status, ack = self._post(body, "application/x-www-form-urlencoded")
-        outcome = Outcome(status, ack)
+        sent = self.send_click(label, blocks=blocks, message=message, view=view, channel=channel)
+        outcome = Outcome(sent.status, sent.ack)
         deadline = time.monotonic() + wait
-        while status == 200 and time.monotonic() < deadline:
+        while sent.status == 200 and time.monotonic() < deadline:
             modals = self.side.views(self.user).get("modals") or []
-            outcome.posts = self.side.responses(ctx["response_url"]) if view is None else []
+            outcome.posts = self.side.responses(sent.response_url) if sent.response_url else []
             if len(modals) > before:
                 outcome.modal = modals[-1]
                 break
@@ -168,15 +226,12 @@ class Driver:
         return outcome
 
     def submit(self, view: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]]) -> Outcome:
-        body = payloads.view_submission(
-            view, values, user_id=self.user, user_name=self.user.lower(), trigger_id="console"
-        )
-        status, ack = self._post(body, "application/x-www-form-urlencoded")
-        return Outcome(status, ack)
+        sent = self.send_submit(view, values)
+        return Outcome(sent.status, sent.ack)
 
     def event(self, event: Mapping[str, Any]) -> Outcome:
-        status, ack = self._post(payloads.event_callback(event), "application/json")
-        return Outcome(status, ack)
+        sent = self.send_event(event)
+        return Outcome(sent.status, sent.ack)
 
     def open_home(self, wait: float = 15.0) -> dict[str, Any] | None:
         """Open the Home tab (``app_home_opened``) and return the view the bot published."""
@@ -198,13 +253,16 @@ class Driver:
             time.sleep(0.05)
         return before
 
-    def _post(self, body: str, content_type: str) -> tuple[int, Any]:
+    def _post(self, body: str, content_type: str, response_url: str | None = None) -> Sent:
         raw, headers = payloads.signed(self.secret, body, content_type)
+        started = time.perf_counter()
         response = self.http.post("/slack/events", content=raw, headers=headers)
+        seconds = time.perf_counter() - started
         try:
-            return response.status_code, response.json()
+            ack: Any = response.json()
         except ValueError:
-            return response.status_code, response.text
+            ack = response.text
+        return Sent(response.status_code, ack, seconds, response_url)
 
     def _wait_posts(self, url: str, wait: float) -> list[dict[str, Any]]:
         deadline = time.monotonic() + wait

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 from bot.app import build_app
 from bot.config import BotConfig
 from bot.console import payloads
+from bot.console.driver import Driver, LocalSide, Sent
 from bot.console.driver import find_button as driver_find_button
 from bot.deps import Deps, build_deps
 from bot.slack.fake import FakeSlack
@@ -85,12 +86,16 @@ class BotHarness:
         self.server = FakeServer(create_web_app(self.deps, self.bolt)).start()
         self.outbox_thread = self.deps.outbox.start(interval=0.05)
         self.http = httpx.Client(base_url=self.server.url, timeout=30)
+        self.driver = Driver(
+            self.server.url, SIGNING_SECRET, LocalSide(self.slack.state), user=self.user
+        )
         return self
 
     def stop(self) -> None:
         self.deps.outbox.stop()
         self.outbox_thread.join(5)
         self.http.close()
+        self.driver.close()
         self.server.stop()
         self.slack.stop()
 
@@ -98,27 +103,7 @@ class BotHarness:
 
     def command(self, text: str, *, user: str | None = None, channel: str = "general") -> Reply:
         """``/sitrep ...`` typed by ``user`` in ``channel`` (the leading command is optional)."""
-        state = self.slack.state
-        user = user or self.user
-        found = state.resolve(channel, create=True)
-        words = text.split(maxsplit=1)
-        command, rest = (
-            (words[0], words[1] if len(words) > 1 else "")
-            if text.startswith("/")
-            else ("/sitrep", text)
-        )
-        url = state.new_response_url(channel=found.id, user=user)
-        body = payloads.slash_command(
-            rest,
-            user_id=user,
-            user_name=user.lower(),
-            channel_id=found.id,
-            channel_name=found.name,
-            response_url=url,
-            trigger_id=state.new_trigger_id(),
-            command=command,
-        )
-        return self._post(body, "application/x-www-form-urlencoded", response_url=url)
+        return self._reply(self.driver.send_command(text, channel=channel, user=user))
 
     def click(
         self,
@@ -132,28 +117,11 @@ class BotHarness:
     ) -> Reply:
         """Press the button labelled ``label`` in a posted ``message``, an ephemeral answer's
         ``blocks`` or a ``view`` (App Home, modal)."""
-        state = self.slack.state
-        user = user or self.user
-        source = (view or {}).get("blocks") or (message or {}).get("blocks") or blocks or []
-        block_id, action = find_button(source, label)
-        found = state.resolve(channel, create=True)
-        url = (
-            None
-            if view is not None
-            else state.new_response_url(channel=found.id, ts=(message or {}).get("ts"), user=user)
+        find_button((view or message or {}).get("blocks") or blocks or [], label)
+        sent = self.driver.send_click(
+            label, message=message, blocks=blocks, view=view, channel=channel, user=user
         )
-        body = payloads.block_action(
-            action,
-            block_id=block_id,
-            user_id=user,
-            user_name=user.lower(),
-            channel_id=found.id,
-            response_url=url,
-            trigger_id=state.new_trigger_id(),
-            message=message,
-            view=view,
-        )
-        return self._post(body, "application/x-www-form-urlencoded", response_url=url)
+        return self._reply(sent)
 
     def submit(
         self,
@@ -162,29 +130,13 @@ class BotHarness:
         *,
         user: str | None = None,
     ) -> Reply:
-        user = user or self.user
-        body = payloads.view_submission(
-            view,
-            values,
-            user_id=user,
-            user_name=user.lower(),
-            trigger_id=self.slack.state.new_trigger_id(),
-        )
-        return self._post(body, "application/x-www-form-urlencoded")
+        return self._reply(self.driver.send_submit(view, values, user=user))
 
     def event(self, event: Mapping[str, Any]) -> Reply:
-        return self._post(payloads.event_callback(event), "application/json")
+        return self._reply(self.driver.send_event(event))
 
-    def _post(self, body: str, content_type: str, *, response_url: str | None = None) -> Reply:
-        raw, headers = payloads.signed(SIGNING_SECRET, body, content_type)
-        started = time.perf_counter()
-        response = self.http.post("/slack/events", content=raw, headers=headers)
-        took = time.perf_counter() - started
-        try:
-            ack: Any = response.json()
-        except json.JSONDecodeError:
-            ack = response.text
-        return Reply(self, response.status_code, ack, took, response_url)
+    def _reply(self, sent: Sent) -> Reply:
+        return Reply(self, sent.status, sent.ack, sent.seconds, sent.response_url)
 
     # ------------------------------------------------------------------ Sentry -> bot
 
