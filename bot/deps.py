@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -104,7 +105,14 @@ def build_deps(
     clock: Callable[[], dt.datetime] = utc_now,
 ) -> Deps:
     """The process's dependencies, with every outbox handler registered."""
-    slack = WebClient(token=config.bot_token, base_url=config.api_url, timeout=10)
+    # One SSL context for every call: given none, urllib builds one (and reads the CA bundle)
+    # per request.
+    slack = WebClient(
+        token=config.bot_token,
+        base_url=config.api_url,
+        timeout=10,
+        ssl=ssl.create_default_context(),
+    )
     # The outbox keeps the database's time (next_attempt_at defaults to now()), never the
     # business clock that reports are read at.
     outbox = Outbox(engine, slack_handlers(slack))
