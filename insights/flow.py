@@ -40,6 +40,7 @@ in the README's metric table:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -91,6 +92,9 @@ class ItemHistory:
 
     def visits_until(self, as_of: dt.datetime) -> tuple[Visit, ...]:
         """The visits as they stood at ``as_of``: later ones dropped, the last one open."""
+        last = self.visits[-1] if self.visits else None
+        if last is None or (last.start <= as_of and (last.end is None or last.end <= as_of)):
+            return self.visits  # all of them, as they are (the usual case: as_of is now)
         kept = []
         for visit in self.visits:
             if visit.start > as_of:
@@ -156,7 +160,13 @@ def is_active(status: str, category: str, active: Collection[str] | None = None)
         return False
     if active is not None:
         return status.casefold() in {a.casefold() for a in active}
-    return WAIT_WORDS.search(status) is None
+    return not _waits(status)
+
+
+@functools.lru_cache(maxsize=4096)
+def _waits(status: str) -> bool:
+    """Whether the status's name says work waits in it (asked once per visit: cached)."""
+    return WAIT_WORDS.search(status) is not None
 
 
 # ---------------------------------------------------------------- time in status

@@ -101,7 +101,7 @@ class SprintRules:
     """The knobs of the definitions and findings; the defaults are documented in the README."""
 
     flow_days: int = 14  # the flow window covers the sprint and at least this many days
-    history_days: int = 180  # completed visits this far back give each status's usual time
+    history_days: int = 180  # visits that ended in these whole days give the usual times
     active_statuses: frozenset[str] | None = None  # None: by name (see `insights.flow`)
     on_track_share: float = 0.8  # projected share below this: the sprint is at risk
     risk_min_elapsed: float = 0.25  # ...once this share of its time has passed
@@ -309,12 +309,15 @@ def windows(
     sprint: SprintRecord | None, now: dt.datetime, rules: SprintRules
 ) -> tuple[Window, Window]:
     """The flow window (the sprint so far, and at least ``flow_days`` up to its instant, so a
-    sprint's first day is not judged on a few hours) and the history window before that instant."""
+    sprint's first day is not judged on a few hours) and the history window: the
+    ``history_days`` whole UTC days before the day of that instant. Whole days, so the usual
+    times hold all day and can be kept (`insights.queries.baselines`)."""
     as_of = sprint.as_of(now) if sprint else now
     start = as_of - rules.flow_days * DAY
     if sprint and sprint.started_at and sprint.started_at < start:
         start = sprint.started_at
-    return Window(start, as_of), Window(as_of - rules.history_days * DAY, as_of)
+    day = as_of.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return Window(start, as_of), Window(day - rules.history_days * DAY, day)
 
 
 def board_sprint(data: BoardInput, *, now: dt.datetime, rules: SprintRules) -> BoardSprint:

@@ -202,6 +202,8 @@ class WorkItem(SourceRow, Base):
         return (
             one_of("status", WORK_STATUSES),
             one_of("type", WORK_TYPES),
+            # The sprint report reads the items in progress (~1%) on every board.
+            sa.Index("ix_work_items_status", "status"),
             sa.CheckConstraint(
                 "priority IS NULL OR priority IN ('critical', 'high', 'medium', 'low')",
                 name="priority_allowed",
@@ -234,6 +236,11 @@ class WorkItemTransition(SourceRow, Base):
     """
 
     __tablename__ = "work_item_transitions"
+
+    @classmethod
+    def extra_table_args(cls) -> tuple[Any, ...]:
+        # The sprint report reads the items that moved in the last weeks (index-only).
+        return (sa.Index("ix_work_item_transitions_changed_at", "changed_at", "work_item_id"),)
 
     work_item_id: Mapped[int] = mapped_column(
         sa.ForeignKey("work_items.id", ondelete="CASCADE"), index=True
@@ -440,6 +447,25 @@ class LlmSummary(Base):
     model: Mapped[str] = mapped_column(sa.String(200))
     summary: Mapped[dict[str, Any]]
     created_at: Mapped[CreatedAt]
+
+
+class BoardBaseline(Base):
+    """A board's usual time per status over one history window (``since`` .. ``until``, whole
+    UTC days), kept because reading ~180 days of status changes costs more than the rest of a
+    sprint report. ``version`` names the data it was read from (see
+    `insights.queries.baselines`); a row whose version no longer matches is recomputed."""
+
+    __tablename__ = "board_baselines"
+
+    board_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("boards.id", ondelete="CASCADE"), primary_key=True
+    )
+    since: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    until: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(200))
+    # {status: [visits, median hours, p85 hours]}
+    usual: Mapped[dict[str, Any]]
+    computed_at: Mapped[CreatedAt]
 
 
 # ---------------------------------------------------------------- sync bookkeeping

@@ -28,6 +28,7 @@ from insights import flow
 from insights.common import Window
 from insights.errors import UnknownScope
 from insights.narrator import narrate
+from insights.queries import baselines
 from insights.queries.gc_pause import paused_gc
 from insights.queries.scope import Scope, suggest
 from insights.queries.sprint_history import BoardQuery, load_histories
@@ -156,12 +157,16 @@ def _load(
     rules: SprintRules,
 ) -> list[BoardInput]:
     sprints = _sprints(session, [b.id for b in boards])
+    chosen_sprints = {b.id: _pick(sprints[b.id], sprint_name) for b in boards}
+    spans = {b.id: windows(_record(chosen_sprints[b.id]), now, rules) for b in boards}
+    keys = {b.id: baselines.Key(b.id, spans[b.id][1].start, spans[b.id][1].end) for b in boards}
+    version = baselines.data_version(session)
+    known = baselines.load(session, keys.values(), version)
     plans: list[tuple[Board, _SprintRow | None, Window, BoardQuery]] = []
     for board in boards:
-        chosen = _pick(sprints[board.id], sprint_name)
-        record = chosen.record() if chosen else None
-        window, history = windows(record, now, rules)
-        started = record.started_at if record else None
+        chosen = chosen_sprints[board.id]
+        window, history = spans[board.id]
+        started = chosen.started_at if chosen else None
         query = BoardQuery(
             board_id=board.id,
             project_key=board.project_key,
@@ -171,9 +176,14 @@ def _load(
             history_start=history.start,
             # Without a started sprint, `insights.sprint` reads every board item as WIP.
             trim=started is not None and started <= window.end,
+            history_end=history.end,
+            usual_known=keys[board.id] in known,
         )
         plans.append((board, chosen, window, query))
     histories = load_histories(session, [query for *_, query in plans])
+    fresh = {keys[q.board_id]: histories[q.board_id].usual for *_, q in plans if not q.usual_known}
+    baselines.store(session, fresh, version)
+    usual = {b.id: known.get(keys[b.id], histories[b.id].usual) for b in boards}
     memberships = _memberships(session, [(b.id, s.id) for b, s, *_ in plans if s is not None])
     pulls = _pulls(session, scope, [(b, window) for b, _, window, _ in plans])
     return [
@@ -184,10 +194,14 @@ def _load(
             memberships=tuple(memberships[board.id]),
             items=histories[board.id].items,
             pulls=pulls[board.id],
-            usual=histories[board.id].usual,
+            usual=usual[board.id],
         )
         for board, chosen, _, _ in plans
     ]
+
+
+def _record(row: _SprintRow | None) -> SprintRecord | None:
+    return row.record() if row else None
 
 
 def _sprints(session: Session, board_ids: Sequence[int]) -> dict[int, list[_SprintRow]]:

@@ -12,6 +12,7 @@ import random
 import pytest
 
 from insights import flow, flow_history
+from insights.queries import sprint_history
 from insights.common import HOUR, Window
 from insights.flow_history import Changelog
 
@@ -101,3 +102,43 @@ def test_stood_still_needs_a_last_change_before_the_start_into_todo_or_done() ->
     assert not flow_history.stood_still([0, 10], "Review", "in_progress", start)
     assert not flow_history.stood_still([0, 10], "Review", "", start)  # no category: in progress
     assert not flow_history.stood_still([0, 10], "", "done", start)  # no status: an older visit
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_visits_of_a_packed_changelog_equal_those_of_transitions(seed: int) -> None:
+    """The loader builds visits straight from the packed query columns (`visits_of`); they are
+    the visits `flow.visits_from` makes of the same changes as `flow.Transition`s."""
+    rng = random.Random(seed)
+    for _ in range(60):
+        created = T0 + rng.randint(-300 * 24, 20 * 24) * HOUR
+        moment = created + rng.choice([-2, 0, 1, 5]) * HOUR
+        before = rng.choice(STATUSES)
+        changes: list[flow.Transition] = []
+        for _ in range(rng.randint(0, 7)):
+            moment += rng.choice([0, 1, 3, 30]) * HOUR + rng.randint(0, 999) * dt.timedelta(
+                microseconds=1
+            )
+            after = rng.choice(STATUSES)
+            changes.append(
+                flow.Transition(moment, before[0] or None, after[0] or None, before[1], after[1])
+            )
+            before = after
+        current, category = before[0] or "To Do", before[1] or "in_progress"
+        instants = [micros(created), *(micros(c.changed_at) for c in changes)]
+        parts = [
+            part or ""
+            for c in changes
+            for part in (c.from_status, c.to_status, c.from_category, c.to_category)
+        ]
+        transitions = [
+            flow.Transition(
+                c.changed_at,
+                c.from_status,
+                c.to_status,
+                c.from_category or None,
+                c.to_category or None,
+            )
+            for c in changes
+        ]
+        expected = flow.visits_from(created, current, category, transitions)
+        assert sprint_history.visits_of(created, current, category, instants, parts) == expected

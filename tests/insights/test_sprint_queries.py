@@ -20,6 +20,7 @@ from insights.queries.sprint import build_sprint_report
 from insights.sprint import BoardSprint
 from storage.models import (
     Board,
+    BoardBaseline,
     PullRequest,
     Sprint,
     SprintMembership,
@@ -335,3 +336,53 @@ def test_unknown_board_and_sprint_names_suggest_the_closest(world: Session) -> N
     assert sprint.value.kind == "sprint" and "PAY Sprint 1" in sprint.value.suggestions
     with pytest.raises(UnknownScope):
         build_sprint_report(world, scope, now=NOW, sprint="Sprint 99 of nothing")
+
+
+def code_review(section: BoardSprint) -> tuple[float, float]:
+    row = next(r for r in section.tables["time_in_status"] if r["status"] == "Code Review")
+    return row["median_visit_hours"], row["p85_visit_hours"]
+
+
+def test_the_usual_times_are_kept_per_board_and_day_until_the_data_changes(
+    world: Session,
+) -> None:
+    scope = resolve_scope(world, product="Payments")
+    first = build_sprint_report(world, scope, now=NOW).sections[0]
+    # The history window is the 180 whole days before the day of "now" (2026-03-09 09:00).
+    day = dt.datetime(2026, 3, 9, tzinfo=dt.UTC)
+    assert (first.history.start, first.history.end) == (day - 180 * D, day)
+    stored = world.scalars(sa.select(BoardBaseline)).one()
+    assert (stored.since, stored.until) == (day - 180 * D, day)
+    assert stored.usual["Code Review"] == [5, 24.0, 34.0]  # as in the first test
+    assert code_review(first) == (24, 34)
+
+    # Later that day the stored numbers are read, not worked out again: doctor the row to see.
+    stored.usual = {**stored.usual, "Code Review": [5, 24.0, 99.0]}
+    world.flush()
+    later = build_sprint_report(world, scope, now=NOW + 5 * H).sections[0]
+    assert code_review(later) == (24, 99)
+
+    # New data (a sync, or rows written by hand) moves the version: worked out again, and kept.
+    work_item(world, "PAY-12", T0 - 9 * D, [(T0 - 8 * D, "Code Review"), (T0 - 7 * D, "Done")])
+    world.flush()
+    fresh = build_sprint_report(world, scope, now=NOW + 5 * H).sections[0]
+    # Code Review visits now 10, 20, 24, 24, 30, 40h: median 24, p85 at rank 4.25 -> 30 + 2.5.
+    assert code_review(fresh) == pytest.approx((24, 32.5))
+    world.expire_all()
+    assert world.scalars(sa.select(BoardBaseline)).one().usual["Code Review"][2] == 32.5
+
+    # The next day has its own window; the row is worked out for it.
+    tomorrow = build_sprint_report(world, scope, now=NOW + D).sections[0]
+    assert tomorrow.history.end == day + D
+    assert len(world.scalars(sa.select(BoardBaseline)).all()) == 2
+
+
+def test_a_visit_that_ended_today_waits_for_tomorrow_in_the_usual_times(world: Session) -> None:
+    # 6 hours in Code Review, ended at 08:00 today: not in today's window (it ends at midnight).
+    work_item(world, "PAY-13", NOW - D, [(NOW - 7 * H, "Code Review"), (NOW - H, "Done")])
+    world.flush()
+    scope = resolve_scope(world, product="Payments")
+    assert code_review(build_sprint_report(world, scope, now=NOW).sections[0]) == (24, 34)
+    tomorrow = build_sprint_report(world, scope, now=NOW + D).sections[0]
+    # 6, 10, 20, 24, 30, 40h: median 22, p85 at rank 4.25 -> 30 + 2.5.
+    assert code_review(tomorrow) == pytest.approx((22, 32.5))
