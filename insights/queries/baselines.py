@@ -61,10 +61,9 @@ def load(session: Session, keys: Iterable[Key], version: str) -> dict[Key, dict[
     wanted = list(keys)
     if not wanted:
         return {}
-    table = BoardBaseline.__table__
-    query = sa.select(table.c.board_id, table.c.since, table.c.until, table.c.usual).where(
-        sa.tuple_(table.c.board_id, table.c.since, table.c.until).in_(wanted),
-        table.c.version == version,
+    b = BoardBaseline
+    query = sa.select(b.board_id, b.since, b.until, b.usual).where(
+        sa.tuple_(b.board_id, b.since, b.until).in_(wanted), b.version == version
     )
     return {
         Key(board_id, since, until): decode(usual)
@@ -76,7 +75,6 @@ def store(session: Session, found: Mapping[Key, Mapping[str, UsualTime]], versio
     """Keep these usual times (replacing what a window held), and drop long-unused rows."""
     if not found:
         return
-    table = BoardBaseline.__table__
     rows = [
         {
             "board_id": key.board_id,
@@ -87,9 +85,9 @@ def store(session: Session, found: Mapping[Key, Mapping[str, UsualTime]], versio
         }
         for key, usual in found.items()
     ]
-    statement = insert(table).values(rows)
+    statement = insert(BoardBaseline).values(rows)
     statement = statement.on_conflict_do_update(
-        index_elements=[table.c.board_id, table.c.since, table.c.until],
+        index_elements=[BoardBaseline.board_id, BoardBaseline.since, BoardBaseline.until],
         set_={
             "version": statement.excluded.version,
             "usual": statement.excluded.usual,
@@ -98,7 +96,9 @@ def store(session: Session, found: Mapping[Key, Mapping[str, UsualTime]], versio
     )
     connection = session.connection()
     connection.execute(statement)
-    connection.execute(sa.delete(table).where(table.c.computed_at < sa.func.now() - KEEP))
+    connection.execute(
+        sa.delete(BoardBaseline).where(BoardBaseline.computed_at < sa.func.now() - KEEP)
+    )
 
 
 def encode(usual: Mapping[str, UsualTime]) -> dict[str, list[float | int | None]]:

@@ -203,7 +203,7 @@ def unpack(raw: bytes) -> array[int]:
     return values
 
 
-def _moved(boards: Sequence[BoardQuery]) -> sa.Select[tuple[int, dt.datetime]]:
+def _moved(boards: Sequence[BoardQuery]) -> sa.Select[int, dt.datetime]:
     """Each item that moved since the earliest cutoff, and when it last did."""
     cutoff = min(b.cutoff for b in boards)
     return (
