@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -74,8 +75,6 @@ def serve(url: str, slack: FakeSlack) -> tuple[subprocess.Popen[str], str]:
         "SLACK_API_URL": slack.api_url,
         "PORT": "0",
     }
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -98,39 +97,64 @@ def serve(url: str, slack: FakeSlack) -> tuple[subprocess.Popen[str], str]:
 
 
 def one_round(base: str, slack: FakeSlack, texts: list[str]) -> tuple[list[float], list[float]]:
-    """Send every command at once; (ack latencies, full-answer latencies) in ms."""
-    state = slack.state
-    acks: list[float] = [0.0] * len(texts)
-    fulls: list[float] = [0.0] * len(texts)
-    urls = [state.new_response_url(channel="general", user="U0BENCH") for _ in texts]
-    gate = threading.Barrier(len(texts))
+    """Send every command at once; (ack latencies, full-answer latencies) in ms.
 
-    def send(i: int) -> None:
+    Like a load generator (wrk, k6) and unlike an HTTP client library per thread, each request
+    is built, signed and connected before the start, then written as bytes on its own socket:
+    the clock measures the server, not this process's Python. The full answer is timed by its
+    arrival at the fake Slack's response URL (recorded there), not by when this process polls.
+    """
+    state = slack.state
+    host, port = base.removeprefix("http://").split(":")
+    urls = [state.new_response_url(channel="general", user="U0BENCH") for _ in texts]
+    requests = []
+    for text, url in zip(texts, urls, strict=True):
         body = payloads.slash_command(
-            texts[i],
+            text,
             user_id="U0BENCH",
             user_name="bench",
             channel_id=state.resolve("general").id,
             channel_name="general",
-            response_url=urls[i],
+            response_url=url,
             trigger_id=state.new_trigger_id(),
         )
         raw, headers = payloads.signed(SECRET, body, "application/x-www-form-urlencoded")
-        with httpx.Client(timeout=60) as client:
-            gate.wait()
-            started = time.perf_counter()
-            response = client.post(f"{base}/slack/events", content=raw, headers=headers)
-            acks[i] = (time.perf_counter() - started) * 1000
-            assert response.status_code == 200, response.text
-            while not state.responses(urls[i]):
-                time.sleep(0.002)
-            fulls[i] = (time.perf_counter() - started) * 1000
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        requests.append(
+            (
+                f"POST /slack/events HTTP/1.1\r\nHost: {host}:{port}\r\n{head}"
+                f"Content-Length: {len(raw)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            + raw
+        )
+    sockets = [socket.create_connection((host, int(port))) for _ in texts]
+    acks: list[float] = [0.0] * len(texts)
+    starts: list[float] = [0.0] * len(texts)
+    gate = threading.Barrier(len(texts))
+
+    def send(i: int) -> None:
+        conn = sockets[i]
+        gate.wait()
+        starts[i] = time.perf_counter()
+        conn.sendall(requests[i])
+        answer = b""
+        while chunk := conn.recv(65536):  # the server closes after its answer
+            answer += chunk
+        acks[i] = (time.perf_counter() - starts[i]) * 1000
+        conn.close()
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(len(texts))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    deadline = time.monotonic() + 120
+    while not all(state.arrivals(u) for u in urls):
+        if time.monotonic() > deadline:
+            raise SystemExit("some answers never arrived at their response URLs")
+        time.sleep(0.05)
+    fulls = [(state.arrivals(u)[0] - began) * 1000 for u, began in zip(urls, starts, strict=True)]
     return acks, fulls
 
 

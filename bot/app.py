@@ -8,14 +8,11 @@ finish on ``listener_executor``, so the 3-second limit is met however long a rep
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 
 from bot.deps import Deps
 from bot.surfaces import register_all
-
-LISTENER_THREADS = 16
 
 
 def build_app(deps: Deps) -> App:
@@ -27,8 +24,11 @@ def build_app(deps: Deps) -> App:
         # No auth.test at start-up: the web process must come up (and answer /healthz) while
         # Slack is unreachable; the first request checks the token instead.
         token_verification_enabled=False,
-        process_before_response=False,
-        listener_executor=ThreadPoolExecutor(LISTENER_THREADS, thread_name_prefix="listener"),
+        # Slack gets its answer when the listener returns. Listeners acknowledge and hand the
+        # rest to `Deps.later` / `Deps.answers`, so that is at once; the alternative (Bolt runs
+        # the listener on a pool and polls every 10 ms for the ack) cost each of fifty
+        # concurrent commands up to 10 ms more and a thread spinning meanwhile.
+        process_before_response=True,
         logger=logging.getLogger("sitrep.bolt"),
     )
     register_all(app, deps)

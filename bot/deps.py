@@ -8,8 +8,10 @@ demand from the same variables the collectors read, so a button works wherever a
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import ssl
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ from collectors.sentry.client import SentryClient
 from insights.llm import LlmConfig
 from storage.db import session_scope
 
+log = logging.getLogger("sitrep.bot")
+
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -49,7 +53,36 @@ class Deps:
     answers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="answer")
     )
+    # What a listener does after its acknowledgement (Bolt answers Slack when the listener
+    # returns: see `bot.app`), so that answer never waits on Slack, Jira or Sentry.
+    background: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="listener")
+    )
     extras: dict[str, Any] = field(default_factory=dict)
+    _busy: int = field(default=0, init=False, repr=False)
+    _busy_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def later(self, work: Callable[..., object], *args: Any) -> None:
+        """Run ``work(*args)`` on the background pool, logging what it raises (a pool would
+        keep the exception in a future nobody reads)."""
+
+        def run() -> None:
+            try:
+                work(*args)
+            except Exception:
+                log.exception("background work %s failed", getattr(work, "__name__", work))
+            finally:
+                with self._busy_lock:
+                    self._busy -= 1
+
+        with self._busy_lock:
+            self._busy += 1
+        self.background.submit(run)
+
+    def busy(self) -> int:
+        """How many `later` jobs are queued or running (tests wait for none)."""
+        with self._busy_lock:
+            return self._busy
 
     @property
     def env(self) -> Mapping[str, str]:
@@ -103,8 +136,10 @@ def build_deps(
     config: BotConfig,
     *,
     clock: Callable[[], dt.datetime] = utc_now,
+    report_processes: int = 0,
 ) -> Deps:
-    """The process's dependencies, with every outbox handler registered."""
+    """The process's dependencies, with every outbox handler registered. ``report_processes``:
+    see `Reports` (0: reports are computed on the answering thread)."""
     # One SSL context for every call: given none, urllib builds one (and reads the CA bundle)
     # per request.
     slack = WebClient(
@@ -122,9 +157,13 @@ def build_deps(
         config=config,
         slack=slack,
         outbox=outbox,
-        reports=Reports(engine, llm=llm, clock=clock),
+        reports=Reports(engine, llm=llm, clock=clock, processes=report_processes),
         clock=clock,
     )
+    if report_processes > 0:
+        # Answering threads then mostly wait (on a report process, on Slack): more of them let
+        # a cached answer go out while others wait for a report being computed.
+        deps.answers = ThreadPoolExecutor(2 * report_processes + 2, thread_name_prefix="answer")
     from bot.surfaces import register_outbox  # the surfaces stand on Deps: import late
 
     register_outbox(deps)

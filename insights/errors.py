@@ -18,3 +18,7 @@ class UnknownScope(InsightsError):
         self.kind, self.name, self.suggestions = kind, name, suggestions
         hint = f" Did you mean {' or '.join(repr(s) for s in suggestions)}?" if suggestions else ""
         super().__init__(f"No {kind} called {name!r}.{hint}")
+
+    def __reduce__(self) -> tuple[type[UnknownScope], tuple[str, str, tuple[str, ...]]]:
+        # Raised in a report process, it crosses back pickled: rebuild it from its fields.
+        return (UnknownScope, (self.kind, self.name, self.suggestions))

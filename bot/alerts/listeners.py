@@ -44,7 +44,7 @@ def register(app: App, deps: Deps) -> None:
     def action(action_id: ActionId, work: Callable[[Deps, Body], None]) -> None:
         def listener(ack: Ack, body: Body) -> None:
             ack()
-            work(deps, body)
+            deps.later(work, deps, body)
 
         app.action(action_id.value)(listener)
 
@@ -278,7 +278,7 @@ def submit_create(deps: Deps, ack: Ack, body: Body) -> None:
         ack(response_action="update", view=modals.notice("Jira ticket", _holder_text(holder)))
         return
     ack()
-    deps.outbox.send_now(items)
+    deps.later(deps.outbox.send_now, items)
 
 
 def submit_link(deps: Deps, ack: Ack, body: Body) -> None:
@@ -299,7 +299,7 @@ def submit_link(deps: Deps, ack: Ack, body: Body) -> None:
     text, items = _link(deps, submitted.message_id, key, user)
     if items:
         ack()
-        deps.outbox.send_now(items)
+        deps.later(deps.outbox.send_now, items)
     else:
         ack(response_action="update", view=modals.notice("Jira ticket", text))
 

@@ -1,3 +1,5 @@
 from bot.cli import main
 
-main()
+# Guarded: report processes are spawned, and a spawned process imports this module again.
+if __name__ == "__main__":
+    main()

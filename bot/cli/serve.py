@@ -28,6 +28,15 @@ def serve(
             "Slack cannot reach; Sentry webhooks still need the HTTP port.",
         ),
     ] = False,
+    report_processes: Annotated[
+        int | None,
+        typer.Option(
+            "--report-processes",
+            help="Processes that compute reports, so acknowledgements never wait behind one "
+            "(default: $SITREP_REPORT_PROCESSES, else one per core; 0: in the web process).",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
     """Serve Slack (/slack/events), Sentry (/webhooks/sentry), /healthz and /metrics."""
     import uvicorn
@@ -41,7 +50,9 @@ def serve(
         config = BotConfig.from_env(os.environ)
         with user_errors():
             engine = open_engine()
-        deps = build_deps(engine, config)
+        if report_processes is None:
+            report_processes = _processes(os.environ.get("SITREP_REPORT_PROCESSES"))
+        deps = build_deps(engine, config, report_processes=report_processes)
     except ConfigError as exc:
         err(str(exc))
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -62,4 +73,23 @@ def serve(
     # behind a report being computed then gets its turn sooner.
     sys.setswitchinterval(0.001)
     chosen = port if port is not None else int(os.environ.get("PORT", "3000"))
-    uvicorn.run(web, host=host, port=chosen, log_level="warning", access_log=False)
+    deps.reports.start()
+    try:
+        uvicorn.run(web, host=host, port=chosen, log_level="warning", access_log=False)
+    finally:
+        deps.reports.close()
+
+
+def _processes(value: str | None) -> int:
+    """SITREP_REPORT_PROCESSES, else one per core."""
+    from bot.config import ConfigError
+
+    if not value:
+        return os.cpu_count() or 1
+    try:
+        found = int(value)
+    except ValueError:
+        found = -1
+    if found < 0:
+        raise ConfigError(f"SITREP_REPORT_PROCESSES must be a whole number >= 0, not {value!r}")
+    return found

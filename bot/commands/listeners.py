@@ -69,4 +69,4 @@ def register(app: App, deps: Deps) -> None:
     @app.action(ActionId.SHARE_REPORT.value)
     def share(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        share_report(deps, body)
+        deps.later(share_report, deps, body)

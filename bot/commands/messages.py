@@ -7,6 +7,8 @@ on each `slack_sdk` block checks Slack's limits before anything leaves the proce
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -61,7 +63,13 @@ def usage(error: UsageError) -> Body:
 
 
 def help_message(topic: str | None = None) -> Body:
-    """Every command with what it does and examples, or one command's usage."""
+    """Every command with what it does and examples, or one command's usage (a copy of the
+    message built once: it goes out in the acknowledgement, where every millisecond counts)."""
+    return copy.deepcopy(_help_message(topic))
+
+
+@functools.lru_cache(maxsize=32)
+def _help_message(topic: str | None) -> Body:
     chosen = [spec(topic)] if topic else list(COMMANDS)
     blocks: list[Block] = [header("Sitrep commands" if topic is None else f"{SLASH} {topic}")]
     for command in chosen:

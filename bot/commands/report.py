@@ -47,7 +47,10 @@ def report_answer(deps: Deps, command: Report) -> Body:
     """The report as an ephemeral message with the Share button (`report_blocks`)."""
     with session_scope(deps.engine) as session:
         target = resolve(command.name, load_catalog(session), command=command.kind)
-    doc = deps.reports.get(request_for(command, target))
+    return deps.reports.rendered(request_for(command, target), "answer", _answer_body)
+
+
+def _answer_body(doc: dict[str, Any]) -> Body:
     return ephemeral(fallback_text(doc), report_blocks(doc))
 
 

@@ -29,24 +29,29 @@ def register(app: App, deps: Deps) -> None:
     def home_opened(event: dict[str, Any]) -> None:
         if event.get("tab") != "home":  # the Messages tab opens the same event
             return
-        service.opened(deps, str(event["user"]))
+        deps.later(service.opened, deps, str(event["user"]))
 
     @app.action(ActionId.HOME_FILTER.value)
     def filter_chosen(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        user = str(body["user"]["id"])
-        value = str(((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value"))
-        chosen = filter_of_option(value, load_nodes(deps))
-        if chosen is None:  # a stale tab offered a team or product that is gone
-            log.info("home filter %r of %s matches nothing now; redrawing", value, user)
-            service.publish(deps, [user])
-            return
-        service.choose(deps, user, chosen)
+        deps.later(choose_filter, deps, body)
 
     @app.action(ActionId.HOME_DRILL.value)
     def drill(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        open_details(deps, body)
+        deps.later(open_details, deps, body)
+
+
+def choose_filter(deps: Deps, body: dict[str, Any]) -> None:
+    """Remember the filter the user picked and redraw their tab."""
+    user = str(body["user"]["id"])
+    value = str(((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value"))
+    chosen = filter_of_option(value, load_nodes(deps))
+    if chosen is None:  # a stale tab offered a team or product that is gone
+        log.info("home filter %r of %s matches nothing now; redrawing", value, user)
+        service.publish(deps, [user])
+        return
+    service.choose(deps, user, chosen)
 
 
 def open_details(deps: Deps, body: dict[str, Any]) -> None:

@@ -221,17 +221,18 @@ async def _arguments(request: Request) -> tuple[dict[str, Any], str]:
 
 async def _response_url(state: SlackState, request: Request) -> Response:
     """What Slack does with a post to a response URL; it answers in plain text."""
+    arrived = time.perf_counter()
     call = Call("response_url", {}, dt.datetime.now(dt.UTC))
     state.calls.append(call)
     try:
-        _respond(state, str(request.path_params["rid"]), await request.body(), call)
+        _respond(state, str(request.path_params["rid"]), await request.body(), call, arrived)
     except SlackError as exc:
         call.status, call.error = exc.status, exc.code
         return PlainTextResponse(exc.code, exc.status)
     return PlainTextResponse("ok")
 
 
-def _respond(state: SlackState, rid: str, raw: bytes, call: Call) -> None:
+def _respond(state: SlackState, rid: str, raw: bytes, call: Call, arrived: float) -> None:
     if state.outage:
         raise SlackError("service_unavailable", status=503)
     target = state.response_urls.get(rid)
@@ -253,12 +254,14 @@ def _respond(state: SlackState, rid: str, raw: bytes, call: Call) -> None:
         if original:
             state.remove(original.channel, original.ts)
         target.posts.append(payload)
+        target.arrivals.append(arrived)
         return
     try:
         text, blocks = message_content(payload)
     except SlackError as exc:
         raise SlackError(exc.code, status=400) from None
     target.posts.append(payload)
+    target.arrivals.append(arrived)
     if original and payload.get("replace_original") in (True, "true"):
         original.text, original.blocks = text, blocks or []
         original.edits += 1

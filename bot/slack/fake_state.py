@@ -200,6 +200,9 @@ class ResponseUrl:
     user: str | None = None  # who sees ephemeral answers
     created: float = field(default_factory=time.monotonic)
     posts: list[dict[str, Any]] = field(default_factory=list)
+    # When each post arrived (time.perf_counter(), before Slack's checks): benchmarks time the
+    # bot's answer by it, not by when a reader noticed it.
+    arrivals: list[float] = field(default_factory=list)
 
 
 class SlackState:
@@ -327,6 +330,10 @@ class SlackState:
     def responses(self, url: str) -> list[dict[str, Any]]:
         """The bodies posted to a response URL made by `new_response_url`."""
         return self.response_urls[url.rstrip("/").rsplit("/", 1)[-1]].posts
+
+    def arrivals(self, url: str) -> list[float]:
+        """When each of those bodies arrived (``time.perf_counter()``)."""
+        return self.response_urls[url.rstrip("/").rsplit("/", 1)[-1]].arrivals
 
     # ------------------------------------------------------------------ used by the methods
 

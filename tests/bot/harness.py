@@ -153,9 +153,10 @@ class BotHarness:
         return self.slack.state.history(channel)
 
     def settle(self, timeout: float = 10.0) -> None:
-        """Wait until the outbox has nothing left to send now."""
+        """Wait until the listeners' background work is done and the outbox has nothing left
+        to send now."""
         deadline = time.monotonic() + timeout
-        while self.deps.outbox.pending():
+        while self.deps.busy() or self.deps.outbox.pending():
             if time.monotonic() > deadline:
                 raise TimeoutError("the outbox still has pending items")
             time.sleep(0.02)

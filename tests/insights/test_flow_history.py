@@ -12,9 +12,9 @@ import random
 import pytest
 
 from insights import flow, flow_history
-from insights.queries import sprint_history
 from insights.common import HOUR, Window
 from insights.flow_history import Changelog
+from insights.queries import sprint_history
 
 T0 = dt.datetime(2026, 3, 2, 9, tzinfo=dt.UTC)
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
