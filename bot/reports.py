@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import multiprocessing.connection
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -178,6 +180,16 @@ _worker: dict[str, Engine] = {}  # a report process's own engine (`_init_worker`
 
 def _init_worker(url: str) -> None:
     _worker["engine"] = sa.create_engine(url, pool_size=1, max_overflow=2)
+    # Go with the web process however it ends (uvicorn re-raises SIGTERM after its graceful
+    # shutdown, so `Reports.close` may never run; a SIGKILL gives no chance at all).
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 def _ready(_: int) -> bool:
