@@ -3,8 +3,9 @@
 Jobs (APScheduler 3, in-memory: the schedule is this module, the state is in Postgres):
 
 - **sync** every ``SITREP_SYNC_INTERVAL`` (default 15 minutes; ``90s``, ``15m``, ``1h`` or plain
-  minutes): every configured source (`collectors.runner.run_sync`), then the App Home tab of
-  everyone who opened it is republished with the new numbers;
+  minutes): every configured source (`collectors.runner.run_sync`), then the organisation's sprint
+  report (which keeps each board's usual times for the day in Postgres, for every process), then
+  the App Home tab of everyone who opened it is republished with the new numbers;
 - **digests** every minute: `bot.digests.run.run_due` sends what is due;
 - **cleanup** hourly: webhook dedup keys older than two days are forgotten (Sentry redelivers
   within minutes; a day of keys is plenty, two is safe).
@@ -43,6 +44,7 @@ from bot.config import ConfigError
 from bot.deps import Deps
 from bot.digests.run import run_due
 from bot.home.service import republish_homes
+from bot.reports import ReportRequest
 from collectors.runner import ScopeReport, run_sync
 from storage.models_bot import WebhookDelivery
 
@@ -168,10 +170,20 @@ class Worker:
         for report in failed:
             log.warning("sync of %s %s failed: %s", report.source, report.scope, report.error)
         log.info("sync done: %d scopes, %d failed", len(reports), len(failed))
+        self._prepare_baselines()
         homes = republish_homes(self.deps)
         log.info("republished %d App Home tabs", homes)
         self._ran("sync")
         return reports
+
+    def _prepare_baselines(self) -> None:
+        """Build the organisation's sprint report once: it keeps every board's usual times for
+        today's window and the new data (`insights.queries.baselines`) in Postgres, so the first
+        person to ask any process for a sprint report after a sync does not pay for them."""
+        try:
+            self.deps.reports.get(ReportRequest("sprint"))
+        except Exception:  # the sync itself went fine: say so, and let the next one try again
+            log.exception("preparing the sprint baselines after the sync failed")
 
     def digests_job(self) -> int:
         runs = run_due(self.deps, self.deps.clock())

@@ -17,6 +17,7 @@ from bot.config import ConfigError
 from bot.deps import build_deps
 from bot.worker import LeaderLock, Worker, WorkerSettings, parse_interval
 from storage.db import session_scope
+from storage.models import Board, BoardBaseline
 from storage.models_bot import HomeView, Subscription, WebhookDelivery
 from tests.bot.conftest import BOT_NOW
 from tests.bot.harness import SIGNING_SECRET, BotHarness
@@ -140,6 +141,21 @@ def test_worker_once_runs_every_job_and_exits(bot: BotHarness, cli_env: None) ->
         sub = session.scalars(sa.select(Subscription)).one()
     assert keys == ["fresh"]
     assert sub.next_run_at is not None and sub.next_run_at > dt.datetime.now(dt.UTC)
+
+
+def test_a_sync_leaves_every_boards_usual_times_ready(bot: BotHarness) -> None:
+    """After a sync the worker builds the organisation's sprint report once, which keeps each
+    board's usual times for the day: the first sprint report anyone asks for is then quick."""
+    config = dataclasses.replace(bot.deps.config, env={})  # sources skipped: a quick sync
+    worker = Worker(build_deps(bot.engine, config, clock=bot.deps.clock), FAST)
+    with session_scope(bot.engine) as session:
+        assert not session.scalars(sa.select(BoardBaseline)).all()
+    worker.sync_job()
+    day = dt.datetime.combine(bot.deps.clock().date(), dt.time(), tzinfo=dt.UTC)
+    with session_scope(bot.engine) as session:
+        kept = session.scalars(sa.select(BoardBaseline.board_id).where(BoardBaseline.until == day))
+        boards = session.scalars(sa.select(Board.id)).all()
+        assert boards and sorted(kept.all()) == sorted(boards)
 
 
 def test_worker_once_refuses_while_another_worker_schedules(bot: BotHarness, cli_env: None) -> None:
