@@ -3,20 +3,26 @@
 For each board (see `insights.queries.sprint` for the rest of its section) this reads the items
 the board touches: its project's and those that were ever in one of its sprints, created by
 the board's instant (``as_of``), and kept when they are in the reported sprint, in progress now,
-or moved since the cutoff: the start of the history window (180 days before ``as_of``) or of
-the flow window if earlier. Each with all its transitions (the pure code clips at ``as_of``).
+or moved since the cutoff. Each with all its transitions (the pure code clips at ``as_of``).
 
-Every kept item feeds the board's usual time per status (`flow_history.usual_times`), but only
-a few show in the flow window: for a started sprint, an item that stood still before the window
-(`flow_history.stood_still`) and is neither in the sprint nor in progress is left out of the
-board's items, and no `flow.ItemHistory` is built for it. On the large sandbox that is ~45k of
-~50k items.
+The cutoff depends on whether the board's usual time per status is already known (kept per
+history window in Postgres: `insights.queries.baselines`):
 
-The first query returns one row per board and kept item, with the transitions packed per item
-so that ~250k of them cost neither a row nor a Python object each: the instants as one ``bytea``
-of big-endian 64-bit integers (PostgreSQL's binary timestamp: microseconds since 2000-01-01 UTC,
-from ``timestamptz_send``), the four status columns as one string split by U+001F. The second
-reads the summary, assignee, points and status of the items the flow window shows.
+- **known**, and the board's sprint has started: the cutoff is the start of the flow window.
+  The items are found by id first (`_recent_ids`: a few thousand on a large organisation),
+  then read with their changes and what the report shows of them, in one query.
+- **not known** (the first report of a day or after a sync), or no started sprint: the cutoff
+  is the start of the history window (180 whole days before the day of ``as_of``) if earlier.
+  Every kept item feeds the usual times (`flow_history.usual_times`), but only a few show in
+  the flow window: for a started sprint, an item that stood still before the window
+  (`flow_history.stood_still`) and is neither in the sprint nor in progress is left out of the
+  board's items, and no `flow.ItemHistory` is built for it (~45k of ~50k items on the large
+  sandbox). A second query reads the summary, assignee, points and status of those shown.
+
+Rows come one per board and kept item, with the transitions packed per item so that ~250k of
+them cost neither a row nor a Python object each: the instants as one ``bytea`` of big-endian
+64-bit integers (PostgreSQL's binary timestamp: microseconds since 2000-01-01 UTC, from
+``timestamptz_send``), the four status columns as one string split by U+001F.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ class BoardQuery:
     # A started sprint: its flow numbers read only its items and the board's items that moved
     # in the flow window, so items that stood still before it can be left out.
     trim: bool
-    history_end: dt.datetime | None = None  # None: as_of
+    history_end: dt.datetime  # whole days: the history window ends at the day of as_of
     # The usual times are known (`insights.queries.baselines`): the history need not be read.
     usual_known: bool = False
 
@@ -83,17 +89,15 @@ def load_histories(session: Session, boards: Sequence[BoardQuery]) -> dict[int, 
         return found
     trims = {b.board_id: micros(b.flow_start) if b.trim else None for b in boards}
     usual = {
-        b.board_id: flow_history.UsualTimes(
-            micros(b.history_start), micros(b.history_end or b.as_of)
-        )
+        b.board_id: flow_history.UsualTimes(micros(b.history_start), micros(b.history_end))
         for b in boards
         if not b.usual_known
     }
     shown: list[tuple[int, int, str, Sequence[int], list[str]]] = []
-    # A batch of rows at a time, keeping nothing but what the flow window shows: ~50k rows
-    # and their lists alive at once make each full pass of the garbage collector costly.
     recent = all(b.usual_known and b.trim for b in boards)
     ids = _recent_ids(session, boards) if recent else None
+    # A batch of rows at a time, keeping nothing but what the flow window shows: ~50k rows
+    # and their lists alive at once make each full pass of the garbage collector costly.
     rows = itertools.chain.from_iterable(
         session.connection().execute(_query(boards, ids)).partitions(2000)
     )
@@ -425,14 +429,13 @@ def _history_items(board: sa.CTE, boards: Sequence[BoardQuery]) -> _Parts:
         sa.select(member.c.board_id, member.c.work_item_id).where(member.c.reported).cte("reported")
     )
     projects = {b.project_key for b in boards if b.project_key}
-    cutoff = min(b.cutoff for b in boards)
+    moved = _moved(boards)  # the items that moved since the earliest cutoff: about half of all
     if len(boards) > _FEW_BOARDS:
         # Many boards (an organisation): one pass over work_items and one over the changes
         # since the cutoff beat ~100k lookups by id.
         candidate = sa.or_(
             WorkItem.project_key.in_(projects), WorkItem.id.in_(sa.select(member.c.work_item_id))
         )
-        moved = WorkItemTransition.changed_at >= cutoff
     else:
         # A few boards: their items by id first (index on project_key), then their changes
         # (index on work_item_id).
@@ -441,19 +444,8 @@ def _history_items(board: sa.CTE, boards: Sequence[BoardQuery]) -> _Parts:
             sa.select(member.c.work_item_id),
         ).cte("candidate")
         candidate = WorkItem.id.in_(sa.select(ids.c.id))
-        moved = sa.and_(
-            WorkItemTransition.work_item_id.in_(sa.select(ids.c.id)),
-            WorkItemTransition.changed_at >= cutoff,
-        )
-    recent = (  # the items that moved since the earliest cutoff: about half of all items
-        sa.select(
-            WorkItemTransition.work_item_id,
-            sa.func.max(WorkItemTransition.changed_at).label("latest"),
-        )
-        .where(moved)
-        .group_by(WorkItemTransition.work_item_id)
-        .subquery("recent")
-    )
+        moved = moved.where(WorkItemTransition.work_item_id.in_(sa.select(ids.c.id)))
+    recent = moved.subquery("recent")
     item = (
         sa.select(
             WorkItem.id,
