@@ -1,8 +1,9 @@
 """The Bolt app: Slack's requests verified, acknowledged and routed to the surfaces' listeners.
 
 Bolt checks every request's signature and its 5-minute window (401 otherwise) before any listener
-runs. Listeners call ``ack()`` first; Bolt answers Slack as soon as they do and lets the listener
-finish on ``listener_executor``, so the 3-second limit is met however long a report takes.
+runs. Listeners call ``ack()`` first and hand the rest to `Deps.later` (or `Deps.answers`), then
+return; Bolt answers Slack when they return, so the 3-second limit is met however long a report,
+Jira or Sentry takes.
 """
 
 from __future__ import annotations

@@ -48,11 +48,9 @@ class Deps:
     reports: Reports
     clock: Callable[[], dt.datetime] = utc_now
     metrics: Metrics = field(default_factory=Metrics)
-    # Answers that compute reports run here, one per core, never on Bolt's listener threads: those
-    # must stay free to acknowledge the next request within Slack's 3 seconds.
-    answers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(os.cpu_count() or 2, thread_name_prefix="answer")
-    )
+    # Answers that compute reports run here (`_answer_pool`), never on the threads that
+    # acknowledge: those must stay free to acknowledge the next request within Slack's 3 seconds.
+    answers: ThreadPoolExecutor = field(default_factory=lambda: _answer_pool(0))
     # What a listener does after its acknowledgement (Bolt answers Slack when the listener
     # returns: see `bot.app`), so that answer never waits on Slack, Jira or Sentry.
     background: ThreadPoolExecutor = field(
@@ -123,6 +121,14 @@ class Deps:
         ).rstrip("/")
 
 
+def _answer_pool(report_processes: int) -> ThreadPoolExecutor:
+    """One answering thread per core when reports are computed on them; with report processes
+    they mostly wait (on a report process, on Slack), and more of them let a cached answer go
+    out while others wait for a report being computed."""
+    threads = 2 * report_processes + 2 if report_processes > 0 else os.cpu_count() or 2
+    return ThreadPoolExecutor(threads, thread_name_prefix="answer")
+
+
 def _quick(env: Mapping[str, str]) -> RetryPolicy:
     # A person is waiting on a button: fail over to the outbox's retries instead of sleeping.
     policy = RetryPolicy.from_env(env)
@@ -159,11 +165,8 @@ def build_deps(
         outbox=outbox,
         reports=Reports(engine, llm=llm, clock=clock, processes=report_processes),
         clock=clock,
+        answers=_answer_pool(report_processes),
     )
-    if report_processes > 0:
-        # Answering threads then mostly wait (on a report process, on Slack): more of them let
-        # a cached answer go out while others wait for a report being computed.
-        deps.answers = ThreadPoolExecutor(2 * report_processes + 2, thread_name_prefix="answer")
     from bot.surfaces import register_outbox  # the surfaces stand on Deps: import late
 
     register_outbox(deps)

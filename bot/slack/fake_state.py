@@ -329,11 +329,14 @@ class SlackState:
 
     def responses(self, url: str) -> list[dict[str, Any]]:
         """The bodies posted to a response URL made by `new_response_url`."""
-        return self.response_urls[url.rstrip("/").rsplit("/", 1)[-1]].posts
+        return self._response_url(url).posts
 
     def arrivals(self, url: str) -> list[float]:
         """When each of those bodies arrived (``time.perf_counter()``)."""
-        return self.response_urls[url.rstrip("/").rsplit("/", 1)[-1]].arrivals
+        return self._response_url(url).arrivals
+
+    def _response_url(self, url: str) -> ResponseUrl:
+        return self.response_urls[url.rstrip("/").rsplit("/", 1)[-1]]
 
     # ------------------------------------------------------------------ used by the methods
 
