@@ -52,7 +52,25 @@ def normalise_url(url: str) -> URL:
             f"DATABASE_URL must point at PostgreSQL, not {parsed.get_backend_name()!r}. "
             "Unset it to use the embedded PostgreSQL."
         )
-    return parsed.set(drivername="postgresql+psycopg")
+    return _in_utc(parsed.set(drivername="postgresql+psycopg"))
+
+
+def _in_utc(url: URL) -> URL:
+    """Ask the server to run every session in the time zone "UTC" (libpq's ``options``).
+
+    The metrics are defined in UTC days and ISO weeks, so SQL that casts to dates must not
+    depend on the server's default zone. And psycopg returns timestamps with Python's own
+    ``datetime.UTC`` only when the session zone is spelled exactly "UTC": for "Etc/UTC" (a common
+    server default) it attaches a ZoneInfo, which makes loading a timestamp about twice as slow
+    and every comparison with our own UTC datetimes call ``utcoffset`` on both sides.
+    """
+    options = url.query.get("options", "")
+    if isinstance(options, tuple):  # the parameter given twice: libpq keeps the last one
+        options = options[-1]
+    if options.endswith("-c TimeZone=UTC"):
+        return url  # normalised already (a URL handed to a child process comes back here)
+    # Appended, so it wins over a zone set earlier in the options: the metrics need UTC.
+    return url.update_query_dict({"options": f"{options} -c TimeZone=UTC".strip()})
 
 
 def embedded_server_url(directory: Path, database: str = EMBEDDED_DATABASE) -> URL:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
 
 from storage import db
 from storage.errors import DatabaseUnavailable
@@ -24,7 +27,45 @@ from storage.errors import DatabaseUnavailable
     ],
 )
 def test_urls_from_hosting_platforms_use_psycopg3(given: str, expected: str) -> None:
-    assert db.normalise_url(given).render_as_string(hide_password=False) == expected
+    url = db.normalise_url(given)
+    assert url.set(query={}).render_as_string(hide_password=False) == expected
+
+
+UTC_OPTION = "-c TimeZone=UTC"
+
+
+@pytest.mark.parametrize(
+    ("given", "options"),
+    [
+        ("postgresql://u@h/d", UTC_OPTION),
+        # The operator's options stay; a zone of their own is overridden (the later -c wins).
+        ("postgresql://u@h/d?options=-c%20work_mem%3D8MB", f"-c work_mem=8MB {UTC_OPTION}"),
+        ("postgresql://u@h/d?options=-c%20TimeZone%3DJapan", f"-c TimeZone=Japan {UTC_OPTION}"),
+    ],
+)  # fmt: skip
+def test_sessions_are_asked_to_run_in_utc(given: str, options: str) -> None:
+    url = db.normalise_url(given)
+    assert url.query["options"] == options
+    # Normalising twice (a URL handed to a child process) adds nothing.
+    assert db.normalise_url(url.render_as_string(hide_password=False)) == url
+
+
+def test_timestamps_come_back_in_python_utc(database_url: URL) -> None:
+    """psycopg attaches ``datetime.UTC`` itself only when the session zone is exactly "UTC"."""
+    engine = sa.create_engine(
+        db.normalise_url(
+            database_url.difference_update_query(["options"]).render_as_string(hide_password=False)
+        )
+    )
+    try:
+        with engine.connect() as conn:
+            zone = conn.execute(sa.text("SHOW TimeZone")).scalar_one()
+            moment = conn.execute(sa.text("SELECT TIMESTAMPTZ '2026-11-22 23:30+02'")).scalar_one()
+    finally:
+        engine.dispose()
+    assert zone == "UTC"
+    assert moment.tzinfo is dt.UTC
+    assert moment == dt.datetime(2026, 11, 22, 21, 30, tzinfo=dt.UTC)
 
 
 def test_a_database_that_is_not_postgres_is_refused_with_a_way_out() -> None:
