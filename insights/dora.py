@@ -23,14 +23,20 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, NamedTuple, TypeVar
 
 from insights.common import DAY, HOUR, Metric, Window, hours, median, percentile, ratio
 
 BANDS = ("elite", "high", "medium", "low")
 
 
-@dataclass(frozen=True)
-class DeploymentRecord:
+# The records are NamedTuples: a 90-day organisation report builds ~30k of them, and a NamedTuple
+# is built by one ``tuple.__new__`` where a frozen dataclass pays one ``object.__setattr__`` per
+# field.
+
+
+class DeploymentRecord(NamedTuple):
     id: int
     repo: str
     finished_at: dt.datetime
@@ -38,8 +44,7 @@ class DeploymentRecord:
     origin: str = "deployment"
 
 
-@dataclass(frozen=True)
-class PullRecord:
+class PullRecord(NamedTuple):
     id: int
     repo: str
     number: int
@@ -48,11 +53,10 @@ class PullRecord:
     first_commit_at: dt.datetime | None = None
     first_review_at: dt.datetime | None = None
     head_branch: str | None = None
-    labels: tuple[str, ...] = ()
+    labels: Sequence[str] = ()
 
 
-@dataclass(frozen=True)
-class IncidentRecord:
+class IncidentRecord(NamedTuple):
     id: int
     key: str | None
     project_key: str | None
@@ -97,26 +101,60 @@ class DoraInput:
     deploying_repos: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Shipped:
-    """A PR and the deployment that shipped it."""
+class Shipped(NamedTuple):
+    """A PR shipped by a deployment: when that deployment finished, and the PR's lead time and
+    its phases in hours (the definitions are in `lead_time_for_changes`)."""
 
-    pull: PullRecord
-    deployment: DeploymentRecord
+    finished_at: dt.datetime
+    lead_time: float
+    coding: float | None  # None without commit data
+    pickup: float | None  # None when nobody reviewed
+    review: float
+    deploy: float
 
-    @property
-    def lead_time(self) -> float:
-        start = self.pull.first_commit_at or self.pull.created_at
-        return hours(self.deployment.finished_at - start)
+    @classmethod
+    def of(cls, pull: PullRecord, finished: dt.datetime) -> Shipped:
+        created, commit, reviewed, merged = (
+            pull.created_at,
+            pull.first_commit_at,
+            pull.first_review_at,
+            pull.merged_at,
+        )
+        return cls(
+            finished,
+            (finished - (commit or created)) / HOUR,
+            None if commit is None else (created - commit) / HOUR,
+            None if reviewed is None else (reviewed - created) / HOUR,
+            (merged - (reviewed or created)) / HOUR,
+            (finished - merged) / HOUR,
+        )
 
 
 @dataclass(frozen=True)
 class Links:
     """Who shipped what and what caused what, computed once for every window."""
 
-    shipped: tuple[Shipped, ...]
-    by_deployment: Mapping[int, tuple[PullRecord, ...]]
+    deployments: tuple[DeploymentRecord, ...]  # ordered by finish
+    shipped: tuple[Shipped, ...]  # ordered by finish
+    unshipped: tuple[dt.datetime, ...]  # when each PR that no deployment shipped was merged
+    rework: frozenset[int]  # deployments that ship a rework PR (by their repo's rules)
     cause: Mapping[int, int]  # incident id -> deployment id
+
+    def deployments_in(self, window: Window) -> Sequence[DeploymentRecord]:
+        return _cut(self.deployments, window)
+
+    def shipped_in(self, window: Window) -> Sequence[Shipped]:
+        return _cut(self.shipped, window)
+
+
+_Finished = TypeVar("_Finished", DeploymentRecord, Shipped)
+
+
+def _cut(ordered: Sequence[_Finished], window: Window) -> Sequence[_Finished]:
+    """The part of ``ordered`` (by finish) that finished inside ``window``."""
+    finish = attrgetter("finished_at")
+    low = bisect.bisect_left(ordered, window.start, key=finish)
+    return ordered[low : bisect.bisect_left(ordered, window.end, lo=low, key=finish)]
 
 
 def link(data: DoraInput) -> Links:
@@ -131,16 +169,22 @@ def link(data: DoraInput) -> Links:
         starts[repo] = [d.started_at for d in items]
         finishes[repo] = sorted(items, key=lambda d: (d.finished_at, d.id))
 
-    shipped = []
-    by_deployment: dict[int, list[PullRecord]] = defaultdict(list)
+    # One pass over the PRs (~30k in a 90-day organisation report): the link, the lead time
+    # and its phases, and whether the PR makes its deployment a rework one.
+    shipped: list[Shipped] = []
+    unshipped: list[dt.datetime] = []
+    rework: set[int] = set()
     for pull in data.pulls:
-        if pull.repo not in starts:
+        repo_starts = starts.get(pull.repo, ())
+        index = bisect.bisect_left(repo_starts, pull.merged_at)
+        if index == len(repo_starts):
+            unshipped.append(pull.merged_at)
             continue
-        index = bisect.bisect_left(starts[pull.repo], pull.merged_at)
-        if index < len(starts[pull.repo]):
-            deployment = by_repo[pull.repo][index]
-            shipped.append(Shipped(pull, deployment))
-            by_deployment[deployment.id].append(pull)
+        deployment = by_repo[pull.repo][index]
+        shipped.append(Shipped.of(pull, deployment.finished_at))
+        if deployment.id not in rework and data.rules.get(pull.repo, DEFAULT_RULES).is_rework(pull):
+            rework.add(deployment.id)
+    shipped.sort(key=attrgetter("finished_at"))
 
     known = {d.id for d in data.deployments}
     cause: dict[int, int] = {}
@@ -161,7 +205,13 @@ def link(data: DoraInput) -> Links:
         latest = max(candidates, key=lambda d: (d.finished_at, d.id))
         if incident.started_at - latest.finished_at <= rules.incident_window:
             cause[incident.id] = latest.id
-    return Links(tuple(shipped), {k: tuple(v) for k, v in by_deployment.items()}, cause)
+    return Links(
+        deployments=tuple(sorted(data.deployments, key=lambda d: (d.finished_at, d.id))),
+        shipped=tuple(shipped),
+        unshipped=tuple(unshipped),
+        rework=frozenset(rework),
+        cause=cause,
+    )
 
 
 def _latest_before(ordered: list[DeploymentRecord], moment: dt.datetime) -> list[DeploymentRecord]:
@@ -174,16 +224,16 @@ def _latest_before(ordered: list[DeploymentRecord], moment: dt.datetime) -> list
 
 
 def deployment_frequency(
-    deployments: Iterable[DeploymentRecord], window: Window, *, known: bool = True
+    inside: Sequence[DeploymentRecord], window: Window, *, known: bool = True
 ) -> Metric:
     """Production deployments per day in the window, and the median deploy days per ISO week.
 
+    ``inside`` holds the deployments that finished in the window (`Links.deployments_in`).
     Weeks are the ISO weeks that lie wholly inside the window; when none does (a short or
     unaligned window), every ISO week the window touches. ``known`` says whether the scope has
     any deployment history at all: without one the frequency is ``None`` (unknown), with one a
     quiet window is a true 0.
     """
-    inside = [d for d in deployments if d.finished_at in window]
     per_day = len(inside) / window.days
     days = {d.finished_at.date() for d in inside}
     weeks = _weeks(window)
@@ -217,35 +267,19 @@ def _weeks(window: Window) -> list[list[dt.date]]:
     return whole or touched
 
 
-def lead_time_for_changes(shipped: Iterable[Shipped], window: Window) -> Metric:
+def lead_time_for_changes(shipped: Sequence[Shipped]) -> Metric:
     """Median (and p90) hours from a PR's first commit to the end of the deployment that shipped
-    it, over PRs whose deployment finished in the window; each PR counts once.
+    it, over PRs whose deployment finished in the window (``shipped``: `Links.shipped_in`);
+    each PR counts once.
 
     A PR without commit data starts at its opening. Phases (medians, hours): coding = first
     commit -> opened; pickup = opened -> first review; review = first review -> merge
     (opened -> merge when nobody reviewed); deploy = merge -> deployment finished.
     """
-    # One pass, comparisons and divisions inline (``x / HOUR`` is `hours`): a 90-day report on
-    # a large organisation has ~12k PRs a window.
-    values: list[float] = []
-    pickup: list[float] = []
-    review: list[float] = []
-    coding: list[float] = []
-    deploy: list[float] = []
-    start, end = window.start, window.end
-    for s in shipped:
-        finished, pull = s.deployment.finished_at, s.pull
-        if not start <= finished < end:
-            continue
-        created, commit, reviewed = pull.created_at, pull.first_commit_at, pull.first_review_at
-        values.append((finished - (commit or created)) / HOUR)  # Shipped.lead_time
-        if reviewed is not None:
-            pickup.append((reviewed - created) / HOUR)
-        review.append((pull.merged_at - (reviewed or created)) / HOUR)
-        if commit is not None:
-            coding.append((created - commit) / HOUR)
-        deploy.append((finished - pull.merged_at) / HOUR)
-    values.sort()  # once: the median and p90 below then sort an already sorted list
+    # Column by column (zip runs in C); ~12k PRs a window in a 90-day organisation report.
+    columns: list[tuple[Any, ...]] = list(zip(*shipped, strict=True)) or [()] * len(Shipped._fields)
+    _, lead, coding, pickup, review, deploy = columns
+    values = sorted(lead)  # once: the median and p90 below then sort a sorted list
     return Metric(
         "lead_time_for_changes",
         "Lead time for changes",
@@ -255,8 +289,8 @@ def lead_time_for_changes(shipped: Iterable[Shipped], window: Window) -> Metric:
             "p90": percentile(values, 90),
             "pull_requests": len(values),
             "phases": {
-                "coding": median(coding),
-                "pickup": median(pickup),
+                "coding": median(h for h in coding if h is not None),
+                "pickup": median(h for h in pickup if h is not None),
                 "review": median(review),
                 "deploy": median(deploy),
             },
@@ -264,11 +298,8 @@ def lead_time_for_changes(shipped: Iterable[Shipped], window: Window) -> Metric:
     )
 
 
-def change_failure_rate(
-    deployments: Iterable[DeploymentRecord], links: Links, window: Window
-) -> Metric:
-    """Share (0-1) of the window's deployments that caused at least one incident."""
-    inside = [d for d in deployments if d.finished_at in window]
+def change_failure_rate(inside: Sequence[DeploymentRecord], links: Links) -> Metric:
+    """Share (0-1) of the window's deployments (``inside``) that caused at least one incident."""
     failed = {d.id for d in inside} & set(links.cause.values())
     return Metric(
         "change_failure_rate",
@@ -295,27 +326,16 @@ def failed_deployment_recovery_time(
     )
 
 
-def deployment_rework_rate(
-    deployments: Iterable[DeploymentRecord],
-    links: Links,
-    rules: Mapping[str, DoraRules],
-    window: Window,
-) -> Metric:
-    """Share (0-1) of the window's deployments that were unplanned fixes: they ship a PR with a
-    rework branch prefix or label (by the settings of the deployment's repo)."""
-    inside = [d for d in deployments if d.finished_at in window]
-
-    def is_rework(deployment: DeploymentRecord) -> bool:
-        repo_rules = rules.get(deployment.repo, DEFAULT_RULES)
-        return any(repo_rules.is_rework(p) for p in links.by_deployment.get(deployment.id, ()))
-
-    rework = [d for d in inside if is_rework(d)]
+def deployment_rework_rate(inside: Sequence[DeploymentRecord], links: Links) -> Metric:
+    """Share (0-1) of the window's deployments (``inside``) that were unplanned fixes: they ship
+    a PR with a rework branch prefix or label (by the settings of the deployment's repo)."""
+    rework = sum(1 for d in inside if d.id in links.rework)
     return Metric(
         "deployment_rework_rate",
         "Deployment rework rate",
-        ratio(len(rework), len(inside)),
+        ratio(rework, len(inside)),
         "fraction",
-        detail={"deployments": len(inside), "rework_deployments": len(rework)},
+        detail={"deployments": len(inside), "rework_deployments": rework},
     )
 
 
@@ -382,22 +402,16 @@ def compute(data: DoraInput, window: Window) -> DoraResult:
     links = link(data)
 
     def metrics_for(w: Window) -> list[Metric]:
-        # Deployments and incidents are cut to the window once for the metrics that share
-        # them; lead time cuts the ~25k links of a 90-day organisation report in its one pass.
-        start, end = w.start, w.end
-        deployments = [d for d in data.deployments if start <= d.finished_at < end]
-        incidents = [i for i in data.incidents if start <= i.started_at < end]
+        inside = links.deployments_in(w)
         return [
-            deployment_frequency(deployments, w, known=bool(data.deploying_repos)),
-            lead_time_for_changes(links.shipped, w),  # it keeps the window's part itself
-            change_failure_rate(deployments, links, w),
-            failed_deployment_recovery_time(incidents, links, w),
-            deployment_rework_rate(deployments, links, data.rules, w),
+            deployment_frequency(inside, w, known=bool(data.deploying_repos)),
+            lead_time_for_changes(links.shipped_in(w)),
+            change_failure_rate(inside, links),
+            failed_deployment_recovery_time(data.incidents, links, w),
+            deployment_rework_rate(inside, links),
         ]
 
     current, previous = metrics_for(window), metrics_for(window.previous())
     banded = tuple(with_band(m, p) for m, p in zip(current, previous, strict=True))
-    shipped_ids = {s.pull.id for s in links.shipped}
-    start, end = window.start, window.end
-    unshipped = sum(1 for p in data.pulls if start <= p.merged_at < end and p.id not in shipped_ids)
+    unshipped = sum(1 for merged in links.unshipped if merged in window)
     return DoraResult(banded, overall_band(m.band for m in banded), unshipped)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from insights.common import HOUR, Window
@@ -107,13 +109,10 @@ def _deployments(
             continue
         # Each repo's production environment, so staging deployments (about half) stay in
         # the database. Stored names are compared with the setting in lower case.
-        production = sa.values(
-            sa.column("repo", sa.String), sa.column("environment", sa.String), name="production"
-        ).data(
-            [
-                (r, scope.settings_for("github_repo", r).production_environment.lower())
-                for r in repos
-            ]
+        production = _per_repo(
+            "production",
+            {r: scope.settings_for("github_repo", r).production_environment.lower() for r in repos},
+            sa.column("environment", sa.String),
         )
         query = (
             sa.select(Deployment.id, Deployment.repo, Deployment.started_at, Deployment.finished_at)
@@ -152,15 +151,29 @@ def _deployments(
     return records
 
 
+def _per_repo(name: str, values: Mapping[str, object], column: sa.ColumnClause[Any]) -> Any:
+    """A table ``name(repo, <column>)`` of one row per item of ``values``.
+
+    Built as ``unnest(:repos, :values)`` from two bound arrays rather than ``VALUES (...)``: the
+    statement then looks the same for every scope, so SQLAlchemy compiles it once per process
+    (compiling a VALUES list of ~50 repos took ~5 ms per query).
+    """
+    repos = sa.bindparam(f"{name}_repos", list(values), type_=ARRAY(sa.String))
+    items = sa.bindparam(f"{name}_{column.name}", list(values.values()), type_=ARRAY(column.type))
+    return (
+        sa.func.unnest(repos, items)
+        .table_valued(sa.column("repo", sa.String), column)
+        .render_derived(name=name)
+    )
+
+
 def _pulls(
     session: Session, bounds: Mapping[str, dt.datetime], now: dt.datetime
 ) -> list[PullRecord]:
     """PRs merged after their repo's bound and before ``now``."""
     if not bounds:
         return []
-    per_repo = sa.values(
-        sa.column("repo", sa.String), sa.column("bound", sa.DateTime(timezone=True)), name="bounds"
-    ).data(list(bounds.items()))
+    per_repo = _per_repo("bounds", bounds, sa.column("bound", sa.DateTime(timezone=True)))
     query = (
         sa.select(
             PullRequest.id,
@@ -177,12 +190,8 @@ def _pulls(
         .join(per_repo, PullRequest.repo == per_repo.c.repo)
         .where(PullRequest.merged_at > per_repo.c.bound, PullRequest.merged_at < now)
     )
-    rows = session.connection().execute(query).all()
-    return [
-        PullRecord(id_, repo, n, created, merged, commit, review, head, tuple(labels or ()))
-        for id_, repo, n, created, merged, commit, review, head, labels in rows
-        if merged is not None
-    ]
+    # The rows are in PullRecord's field order (merged_at is never NULL, by the filter).
+    return list(map(PullRecord._make, session.connection().execute(query).all()))
 
 
 def _incidents(
