@@ -300,6 +300,9 @@ class PullRequest(SourceRow, Base):
         return (
             one_of("state", PR_STATES),
             sa.Index("ix_pull_requests_repo_merged_at", "repo", "merged_at"),
+            # The sprint report's PR flow reads PRs first reviewed *or* merged in a window: with
+            # both indexes that is a BitmapOr of two ranges, not a scan of the (wide) table.
+            sa.Index("ix_pull_requests_repo_first_review_at", "repo", "first_review_at"),
         )
 
     repo: Mapped[str] = mapped_column(sa.String(255))

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from insights.common import HOUR, Window
 from insights.dora import DeploymentRecord, DoraInput, DoraRules, IncidentRecord, PullRecord
+from insights.queries.rows import rows_table
 from insights.queries.scope import Scope
 from storage.models import Deployment, Incident, PullRequest, Release
 from storage.product_file import ProductSettings
@@ -109,10 +108,13 @@ def _deployments(
             continue
         # Each repo's production environment, so staging deployments (about half) stay in
         # the database. Stored names are compared with the setting in lower case.
-        production = _per_repo(
+        production = rows_table(
             "production",
-            {r: scope.settings_for("github_repo", r).production_environment.lower() for r in repos},
-            sa.column("environment", sa.String),
+            [sa.column("repo", sa.String), sa.column("environment", sa.String)],
+            [
+                (r, scope.settings_for("github_repo", r).production_environment.lower())
+                for r in repos
+            ],
         )
         query = (
             sa.select(Deployment.id, Deployment.repo, Deployment.started_at, Deployment.finished_at)
@@ -151,29 +153,17 @@ def _deployments(
     return records
 
 
-def _per_repo(name: str, values: Mapping[str, object], column: sa.ColumnClause[Any]) -> Any:
-    """A table ``name(repo, <column>)`` of one row per item of ``values``.
-
-    Built as ``unnest(:repos, :values)`` from two bound arrays rather than ``VALUES (...)``: the
-    statement then looks the same for every scope, so SQLAlchemy compiles it once per process
-    (compiling a VALUES list of ~50 repos took ~5 ms per query).
-    """
-    repos = sa.bindparam(f"{name}_repos", list(values), type_=ARRAY(sa.String))
-    items = sa.bindparam(f"{name}_{column.name}", list(values.values()), type_=ARRAY(column.type))
-    return (
-        sa.func.unnest(repos, items)
-        .table_valued(sa.column("repo", sa.String), column)
-        .render_derived(name=name)
-    )
-
-
 def _pulls(
     session: Session, bounds: Mapping[str, dt.datetime], now: dt.datetime
 ) -> list[PullRecord]:
     """PRs merged after their repo's bound and before ``now``."""
     if not bounds:
         return []
-    per_repo = _per_repo("bounds", bounds, sa.column("bound", sa.DateTime(timezone=True)))
+    per_repo = rows_table(
+        "bounds",
+        [sa.column("repo", sa.String), sa.column("bound", sa.DateTime(timezone=True))],
+        list(bounds.items()),
+    )
     query = (
         sa.select(
             PullRequest.id,

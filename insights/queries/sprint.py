@@ -30,6 +30,7 @@ from insights.errors import UnknownScope
 from insights.narrator import narrate
 from insights.queries import baselines
 from insights.queries.gc_pause import paused_gc
+from insights.queries.rows import rows_table
 from insights.queries.scope import Scope, suggest
 from insights.queries.sprint_history import BoardQuery, load_histories
 from insights.sprint import (
@@ -231,14 +232,10 @@ def _memberships(
     found: dict[int, list[Membership]] = defaultdict(list)
     if not reported:
         return found
-    chosen = (
-        sa.values(
-            sa.column("board_id", sa.BigInteger),
-            sa.column("sprint_id", sa.BigInteger),
-            name="chosen",
-        )
-        .data(list(reported))
-        .alias("chosen")
+    chosen = rows_table(
+        "chosen",
+        [sa.column("board_id", sa.BigInteger), sa.column("sprint_id", sa.BigInteger)],
+        reported,
     )
     mine = aliased(SprintMembership)
     query = (
@@ -299,15 +296,15 @@ def _pulls(
             sa.and_(PullRequest.first_review_at >= start, PullRequest.first_review_at < end),
         ),
     )
-    pulls = [flow.PullTiming(*row) for row in session.connection().execute(query).all()]
+    by_repo: dict[str, list[flow.PullTiming]] = defaultdict(list)
+    for row in session.connection().execute(query).all():
+        by_repo[row.repo].append(flow.PullTiming(*row))
     for board_id, (board_repos, window) in wanted.items():
         found[board_id] = tuple(
             p
-            for p in pulls
-            if p.repo in board_repos
-            and (
-                (p.merged_at is not None and p.merged_at in window)
-                or (p.first_review_at is not None and p.first_review_at in window)
-            )
+            for repo in sorted(board_repos)
+            for p in by_repo.get(repo, ())
+            if (p.merged_at is not None and p.merged_at in window)
+            or (p.first_review_at is not None and p.first_review_at in window)
         )
     return found

@@ -40,6 +40,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.orm import Session
 
 from insights import flow, flow_history
+from insights.queries.rows import rows_table
 from storage.models import Sprint, SprintMembership, WorkItem, WorkItemTransition
 
 PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # where timestamptz_send counts from
@@ -257,18 +258,16 @@ def _query(
     When every board's usual times are known and its sprint started, only the flow windows are
     read (`_recent_items`: the few thousand ``ids`` of `_recent_ids`). Otherwise the history
     is read too (`_history_items`: about half of all items)."""
-    board = (
-        sa.values(
-            sa.column("board_id", sa.BigInteger),
-            sa.column("project_key", sa.String),
-            sa.column("sprint_id", sa.BigInteger),
-            sa.column("cutoff", _TZ),
-            sa.column("as_of", _TZ),
-            name="board",
-        )
-        .data([(b.board_id, b.project_key, b.sprint_id, b.cutoff, b.as_of) for b in boards])
-        .cte("board")
-    )
+    columns: list[sa.ColumnClause[Any]] = [
+        sa.column("board_id", sa.BigInteger),
+        sa.column("project_key", sa.String),
+        sa.column("sprint_id", sa.BigInteger),
+        sa.column("cutoff", _TZ),
+        sa.column("as_of", _TZ),
+    ]
+    rows = [(b.board_id, b.project_key, b.sprint_id, b.cutoff, b.as_of) for b in boards]
+    table = rows_table("boards", columns, rows)
+    board = sa.select(*table.c).cte("board")
     if ids is not None:
         reported, item, foreign = _recent_items(board, boards, ids)
     else:
@@ -410,15 +409,13 @@ def _history_items(board: sa.CTE, boards: Sequence[BoardQuery]) -> _Parts:
     kept anyway; each board then takes its project's items, and the items of its sprints from
     other projects (``foreign``)."""
     # Every membership in the boards' sprints, with the board's project and whether it is in
-    # the reported sprint. (A column of NULLs in VALUES has no type: say which.)
+    # the reported sprint.
     member = (
         sa.select(
             board.c.board_id,
             SprintMembership.work_item_id,
-            sa.cast(board.c.project_key, sa.String).label("project_key"),
-            (SprintMembership.sprint_id == sa.cast(board.c.sprint_id, sa.BigInteger)).label(
-                "reported"
-            ),
+            board.c.project_key,
+            (SprintMembership.sprint_id == board.c.sprint_id).label("reported"),
         )
         .select_from(board)
         .join(Sprint, Sprint.board_id == board.c.board_id)
