@@ -6,33 +6,50 @@ only changes when the data does. So a report document is cached by what it asked
 products change), and kept for five minutes (its window ends when it was computed). Concurrent
 askers of the same report wait for the first one's answer instead of all computing it (single
 flight).
+
+Two levels: each process keeps the documents it used in memory, and every process shares them
+through Postgres (`storage.models_bot.ReportDocument`). The worker refreshes the shared ones
+people asked for in the last day, and the organisation's, top-level products' and teams' usual
+reports, after each sync and every few minutes (`Reports.refresh`), so a question is usually
+answered from a document computed before it was asked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
+from insights.errors import InsightsError
 from insights.llm import LlmConfig
 from insights.queries.reports import build_dora_report, build_health_report
 from insights.queries.scope import resolve_scope
 from insights.queries.sprint import build_sprint_report
 from storage.db import session_scope
 from storage.models import Product, SyncRun
+from storage.models_bot import ReportDocument
 
 KINDS = ("health", "dora", "sprint")
 T = TypeVar("T")
+log = logging.getLogger("sitrep.reports")
+# A shared document read again this long after it was last asked for is marked asked again
+# (one UPDATE an hour per document, not one per question).
+_ASKED_EVERY = dt.timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,35 @@ class ReportRequest:
     board: str | None = None
     sprint: str | None = None
     as_of: dt.datetime | None = None
+
+    def shared_key(self) -> str | None:
+        """The key of the shared document: the request without its instant. None for a request
+        at a given instant (a Share button's), which only this process keeps."""
+        if self.as_of is not None:
+            return None
+        return json.dumps(self.fields(), sort_keys=True)
+
+    def fields(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "as_of"}
+
+
+def usual_requests(session: Session) -> list[ReportRequest]:
+    """The reports the worker keeps ready whether or not anyone asked yet: health, DORA (30
+    days) and sprint of the organisation, of each top-level product and of each team."""
+    top = session.scalars(
+        sa.select(Product.name).where(Product.parent_id.is_(None), Product.active)
+    ).all()
+    teams = session.scalars(
+        sa.select(Product.owner_team)
+        .where(Product.owner_team.is_not(None), Product.active)
+        .distinct()
+    ).all()
+    scopes: list[tuple[str | None, str | None]] = [
+        (None, None),
+        *((name, None) for name in sorted(top)),
+        *((None, team) for team in sorted(t for t in teams if t)),
+    ]
+    return [ReportRequest(kind, product, team) for product, team in scopes for kind in KINDS]
 
 
 class Reports:
@@ -87,7 +133,8 @@ class Reports:
     def get(self, request: ReportRequest) -> dict[str, Any]:
         """The report; `insights.errors.InsightsError` (e.g. an unknown product) passes through."""
         now = (request.as_of or self.clock()).astimezone(dt.UTC)
-        key = (request, self.data_version())
+        version = self.data_version()
+        key = (request, version)
         found = self._fresh(key, now)
         if found is not None:
             return found
@@ -97,13 +144,112 @@ class Reports:
             found = self._fresh(key, now)
             if found is not None:
                 return found
-            doc = self._build(request, now)
+            shared = self._shared(request, version, now)
+            if shared is None:
+                shared = now, self._build(request, now)
+                self._share(request, version, shared, asked=now)
+            computed, doc = shared
             with self._lock:
-                self._cache[key] = (now, doc)
+                self._remember(key, computed, doc)
                 self._flights.pop(key, None)
-                while len(self._cache) > self.max_entries:
-                    self._cache.popitem(last=False)
         return doc
+
+    def refresh(self, requests: Iterable[ReportRequest]) -> int:
+        """Compute each report as of now and share it (the worker: after a sync, and before the
+        shared documents grow older than `ttl`). A request that no longer resolves (a product
+        renamed since someone asked) is dropped. Returns how many were refreshed."""
+        now = self.clock().astimezone(dt.UTC)
+        version = self.data_version()
+        done = 0
+        for request in dict.fromkeys(requests):  # each once, in order
+            try:
+                doc = self._build(request, now)
+            except InsightsError as exc:
+                log.info("not refreshing %s: %s", request.shared_key(), exc)
+                self._forget(request)
+                continue
+            self._share(request, version, (now, doc), asked=None)
+            with self._lock:
+                self._remember((request, version), now, doc)
+            done += 1
+        return done
+
+    def wanted(self, within: dt.timedelta = dt.timedelta(days=1)) -> list[ReportRequest]:
+        """The reports worth keeping ready: `usual_requests`, then those asked for ``within``."""
+        since = self.clock() - within
+        with session_scope(self.engine) as session:
+            asked = session.scalars(
+                sa.select(ReportDocument.request)
+                .where(ReportDocument.asked_at >= since)
+                .order_by(ReportDocument.asked_at.desc())
+            ).all()
+            usual = usual_requests(session)
+        return [*usual, *(ReportRequest(**fields) for fields in asked)]
+
+    def _remember(self, key: Hashable, computed: dt.datetime, doc: dict[str, Any]) -> None:
+        self._cache[key] = (computed, doc)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.max_entries:
+            self._cache.popitem(last=False)
+
+    def _shared(
+        self, request: ReportRequest, version: tuple[Any, ...], now: dt.datetime
+    ) -> tuple[dt.datetime, dict[str, Any]] | None:
+        """The shared document of this request and data, if one was computed within `ttl`."""
+        key = request.shared_key()
+        if key is None:
+            return None
+        doc = ReportDocument
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(doc.computed_at, doc.asked_at, doc.document).where(
+                    doc.key == key,
+                    doc.version == _version_text(version),
+                    doc.computed_at > now - self.ttl,
+                    doc.computed_at <= now,
+                )
+            ).first()
+            if row is None:
+                return None
+            if now - row.asked_at >= _ASKED_EVERY:
+                conn.execute(sa.update(doc).where(doc.key == key).values(asked_at=now))
+        return row.computed_at, row.document
+
+    def _share(
+        self,
+        request: ReportRequest,
+        version: tuple[Any, ...],
+        computed: tuple[dt.datetime, dict[str, Any]],
+        *,
+        asked: dt.datetime | None,
+    ) -> None:
+        """Keep the document for every process. ``asked``: when someone asked for it (None for
+        the worker's refresh, which must not make a document look wanted forever)."""
+        key = request.shared_key()
+        if key is None:
+            return
+        at, document = computed
+        row = {
+            "key": key,
+            "request": request.fields(),
+            "version": _version_text(version),
+            "computed_at": at,
+            "document": document,
+        }
+        statement = insert(ReportDocument).values(**row, asked_at=asked or at)
+        updated = {name: statement.excluded[name] for name in row if name != "key"}
+        if asked is not None:
+            updated["asked_at"] = statement.excluded.asked_at
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_=updated))
+        except sa.exc.DBAPIError:  # the answer is computed: a failed share only costs later
+            log.exception("could not share the report %s", key)
+
+    def _forget(self, request: ReportRequest) -> None:
+        key = request.shared_key()
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(ReportDocument).where(ReportDocument.key == key))
 
     def rendered(
         self, request: ReportRequest, name: str, render: Callable[[dict[str, Any]], T]
@@ -151,9 +297,12 @@ class Reports:
         return tuple(row)
 
     def clear(self) -> None:
+        """Forget every document: this process's and the shared ones."""
         with self._lock:
             self._cache.clear()
             self._rendered.clear()
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(ReportDocument))
 
     def start(self) -> None:
         """Start the report processes now (each imports the insights code: ~1 s), rather than
@@ -171,6 +320,10 @@ class Reports:
         if self._pool is None:
             return build_document(self.engine, request, now, self.llm)
         return self._pool.submit(_build_in_worker, request, now, self.llm).result()
+
+
+def _version_text(version: tuple[Any, ...]) -> str:
+    return json.dumps(version, default=str)
 
 
 # ---------------------------------------------------------------- report processes

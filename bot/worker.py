@@ -44,7 +44,6 @@ from bot.config import ConfigError
 from bot.deps import Deps
 from bot.digests.run import run_due
 from bot.home.service import republish_homes
-from bot.reports import ReportRequest
 from collectors.runner import ScopeReport, run_sync
 from storage.models_bot import WebhookDelivery
 
@@ -77,6 +76,8 @@ class WorkerSettings:
     sync_interval: dt.timedelta = dt.timedelta(minutes=15)
     digest_interval: dt.timedelta = dt.timedelta(minutes=1)
     cleanup_interval: dt.timedelta = dt.timedelta(hours=1)
+    # Shorter than `Reports.ttl` (5 minutes), so a shared report is replaced before it expires.
+    report_refresh_interval: dt.timedelta = dt.timedelta(minutes=4)
     keep_deliveries: dt.timedelta = dt.timedelta(days=2)
     standby_retry: float = 10.0  # seconds between a standby's tries of the lock
     lock_check: float = 5.0  # seconds between a leader's checks that it still holds it
@@ -161,6 +162,7 @@ class Worker:
     def __post_init__(self) -> None:
         self.lock = LeaderLock(self.deps.engine, self.lock_key)
         self.became_leader = threading.Event()
+        self._refreshing = threading.Lock()
 
     # ------------------------------------------------------------------ the jobs
 
@@ -170,20 +172,30 @@ class Worker:
         for report in failed:
             log.warning("sync of %s %s failed: %s", report.source, report.scope, report.error)
         log.info("sync done: %d scopes, %d failed", len(reports), len(failed))
-        self._prepare_baselines()
+        self.refresh_job()
         homes = republish_homes(self.deps)
         log.info("republished %d App Home tabs", homes)
         self._ran("sync")
         return reports
 
-    def _prepare_baselines(self) -> None:
-        """Build the organisation's sprint report once: it keeps every board's usual times for
-        today's window and the new data (`insights.queries.baselines`) in Postgres, so the first
-        person to ask any process for a sprint report after a sync does not pay for them."""
+    def refresh_job(self) -> int:
+        """Recompute the shared report documents people use (`Reports.wanted`) for the data and
+        the time as they are now, so questions are answered without computing: after each sync
+        (new data) and every `report_refresh_interval` (a document is served for `Reports.ttl`).
+        The organisation's sprint report among them also keeps every board's usual times for
+        the day (`insights.queries.baselines`)."""
+        if not self._refreshing.acquire(blocking=False):
+            return 0  # the sync's own refresh and the timer's met: one is enough
         try:
-            self.deps.reports.get(ReportRequest("sprint"))
-        except Exception:  # the sync itself went fine: say so, and let the next one try again
-            log.exception("preparing the sprint baselines after the sync failed")
+            done = self.deps.reports.refresh(self.deps.reports.wanted())
+        except Exception:  # a failed refresh only means answers are computed when asked
+            log.exception("refreshing the shared reports failed")
+            return 0
+        finally:
+            self._refreshing.release()
+        log.info("refreshed %d shared reports", done)
+        self._ran("refresh")
+        return done
 
     def digests_job(self) -> int:
         runs = run_due(self.deps, self.deps.clock())
@@ -238,6 +250,7 @@ class Worker:
             ("sync", self.sync_job, self.settings.sync_interval),
             ("digests", self.digests_job, self.settings.digest_interval),
             ("cleanup", self.cleanup_job, self.settings.cleanup_interval),
+            ("refresh", self.refresh_job, self.settings.report_refresh_interval),
         )
         for name, job, every in jobs:
             scheduler.add_job(
@@ -245,7 +258,9 @@ class Worker:
                 IntervalTrigger(seconds=every.total_seconds(), timezone=dt.UTC),
                 id=name,
                 name=name,
-                next_run_time=now,  # a new leader catches up at once
+                # A new leader catches up at once; the refresh first follows the sync (its end
+                # refreshes), then keeps its own pace.
+                next_run_time=now + every if name == "refresh" else now,
                 max_instances=1,  # a slow sync is not started twice
                 coalesce=True,  # missed runs (a long pause) run once, not in a burst
                 misfire_grace_time=None,

@@ -202,6 +202,25 @@ class MaintenanceWindowRow(Base):
     created_at: Mapped[CreatedAt]
 
 
+class ReportDocument(Base):
+    """A computed report, shared by every process (`bot.reports`): the worker refreshes the ones
+    people asked for after each sync, so a web process answers from here instead of computing.
+
+    ``key`` is the request without its instant (JSON: kind, scope, window); ``version`` the data
+    it read (`Reports.data_version`); ``computed_at`` the instant its window ends. ``asked_at``
+    says which documents are worth refreshing.
+    """
+
+    __tablename__ = "report_documents"
+
+    key: Mapped[str] = mapped_column(sa.Text, primary_key=True)
+    request: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    version: Mapped[str] = mapped_column(sa.Text)
+    computed_at: Mapped[Timestamp]
+    asked_at: Mapped[Timestamp] = mapped_column(index=True)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
 BOT_STATE_TABLES = tuple(
     model.__tablename__
     for model in (
@@ -212,6 +231,7 @@ BOT_STATE_TABLES = tuple(
         Subscription,
         HomeView,
         MaintenanceWindowRow,
+        ReportDocument,
     )
 )
 """Every table above: what the bot remembers of one Slack workspace (the demo, whose fake Slack

@@ -15,10 +15,11 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.config import ConfigError
 from bot.deps import build_deps
+from bot.reports import usual_requests
 from bot.worker import LeaderLock, Worker, WorkerSettings, parse_interval
 from storage.db import session_scope
 from storage.models import Board, BoardBaseline
-from storage.models_bot import HomeView, Subscription, WebhookDelivery
+from storage.models_bot import HomeView, ReportDocument, Subscription, WebhookDelivery
 from tests.bot.conftest import BOT_NOW
 from tests.bot.harness import SIGNING_SECRET, BotHarness
 
@@ -74,7 +75,10 @@ def test_two_workers_one_schedules_the_other_stands_by_and_takes_over(
     eventually(lambda: second.worker.role == "standby")
     time.sleep(0.5)  # several of its retries
     assert second.worker.role == "standby" and second.worker.runs == {}
-    assert first.worker.runs.get("sync") == 1 and first.worker.runs.get("cleanup") == 1
+    # The sync ends with refreshing the shared reports: a few seconds on the sandbox.
+    eventually(lambda: first.worker.runs.get("sync") == 1)
+    assert first.worker.runs.get("cleanup") == 1 and first.worker.runs.get("refresh") == 1
+    assert second.worker.runs == {}
 
     # The leader's process dies: Postgres closes its connection and frees the lock.
     pid = first.worker.lock.backend_pid()
@@ -143,19 +147,29 @@ def test_worker_once_runs_every_job_and_exits(bot: BotHarness, cli_env: None) ->
     assert sub.next_run_at is not None and sub.next_run_at > dt.datetime.now(dt.UTC)
 
 
-def test_a_sync_leaves_every_boards_usual_times_ready(bot: BotHarness) -> None:
-    """After a sync the worker builds the organisation's sprint report once, which keeps each
-    board's usual times for the day: the first sprint report anyone asks for is then quick."""
+def test_a_sync_leaves_the_usual_reports_and_every_boards_usual_times_ready(
+    bot: BotHarness,
+) -> None:
+    """After a sync the worker refreshes the shared reports (`Reports.refresh`): the usual ones
+    are ready for every process, and the organisation's sprint report among them keeps each
+    board's usual times for the day, so the first other sprint report is quick too."""
     config = dataclasses.replace(bot.deps.config, env={})  # sources skipped: a quick sync
     worker = Worker(build_deps(bot.engine, config, clock=bot.deps.clock), FAST)
     with session_scope(bot.engine) as session:
         assert not session.scalars(sa.select(BoardBaseline)).all()
+        assert not session.scalars(sa.select(ReportDocument)).all()
+    before = bot.deps.clock()
     worker.sync_job()
+    after = bot.deps.clock()
     day = dt.datetime.combine(bot.deps.clock().date(), dt.time(), tzinfo=dt.UTC)
     with session_scope(bot.engine) as session:
         kept = session.scalars(sa.select(BoardBaseline.board_id).where(BoardBaseline.until == day))
         boards = session.scalars(sa.select(Board.id)).all()
         assert boards and sorted(kept.all()) == sorted(boards)
+        shared = session.execute(sa.select(ReportDocument.key, ReportDocument.computed_at)).all()
+        usual = usual_requests(session)
+    assert {key for key, _ in shared} == {r.shared_key() for r in usual}
+    assert all(before <= at <= after for _, at in shared)  # computed by this sync's refresh
 
 
 def test_worker_once_refuses_while_another_worker_schedules(bot: BotHarness, cli_env: None) -> None:
