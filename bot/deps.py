@@ -39,6 +39,36 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class Acknowledging:
+    """How many Slack requests the web process is acknowledging right now.
+
+    Acknowledgements and answers share one GIL. Slack gives an acknowledgement 3 seconds and
+    shows the person an error when it is late; an answer a few milliseconds later shows nothing.
+    So answer work waits, briefly, while requests are being acknowledged: fifty commands at once
+    are all acknowledged before their fifty answers (rendering, storing and posting them) start.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._quiet = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._quiet:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._quiet:
+            self._count -= 1
+            if not self._count:
+                self._quiet.notify_all()
+
+    def wait_quiet(self, timeout: float = 0.25) -> bool:
+        """Wait until no request is being acknowledged, at most ``timeout`` seconds (a steady
+        stream of requests delays answers by that much, never more). True when quiet."""
+        with self._quiet:
+            return self._quiet.wait_for(lambda: not self._count, timeout)
+
+
 @dataclass
 class Deps:
     engine: Engine
@@ -56,6 +86,7 @@ class Deps:
     background: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(16, thread_name_prefix="listener")
     )
+    acknowledging: Acknowledging = field(default_factory=Acknowledging)
     extras: dict[str, Any] = field(default_factory=dict)
     _busy: int = field(default=0, init=False, repr=False)
     _busy_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)

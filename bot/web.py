@@ -37,9 +37,10 @@ def create_web_app(deps: Deps, bolt: App) -> Starlette:
     metrics = deps.metrics
 
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
-        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
-        return to_starlette_response(bolt_response)
+        with deps.acknowledging:  # answer work waits for these (`Acknowledging`)
+            body = await request.body()
+            bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+            return to_starlette_response(bolt_response)
 
     async def sentry(request: Request) -> Response:
         status, message, outcome = await sentry_webhook(deps, request)

@@ -32,6 +32,7 @@ def unescape(text: str) -> str:
 
 
 def _answer(deps: Deps, parsed: Command, asker: Asker, response_url: str) -> None:
+    deps.acknowledging.wait_quiet()  # acknowledgements first: they have a deadline
     try:
         deps.respond(response_url, answer(deps, parsed, asker))
     except Exception:  # a pool swallows exceptions: say what broke, and tell the asker
