@@ -45,7 +45,7 @@ from bot.deps import Deps
 from bot.digests.run import run_due
 from bot.home.service import republish_homes
 from collectors.runner import ScopeReport, run_sync
-from storage.models_bot import WebhookDelivery
+from storage.models_bot import ReportDocument, WebhookDelivery
 
 log = logging.getLogger("sitrep.worker")
 
@@ -79,6 +79,7 @@ class WorkerSettings:
     # Shorter than `Reports.ttl` (5 minutes), so a shared report is replaced before it expires.
     report_refresh_interval: dt.timedelta = dt.timedelta(minutes=4)
     keep_deliveries: dt.timedelta = dt.timedelta(days=2)
+    keep_reports: dt.timedelta = dt.timedelta(days=7)
     standby_retry: float = 10.0  # seconds between a standby's tries of the lock
     lock_check: float = 5.0  # seconds between a leader's checks that it still holds it
     outbox_interval: float = 1.0
@@ -211,7 +212,13 @@ class Worker:
             deleted = conn.execute(
                 sa.delete(WebhookDelivery).where(WebhookDelivery.received_at < cutoff)
             ).rowcount
-        log.info("forgot %d webhook deliveries", deleted)
+            # Shared reports nobody asked for in a week (the usual ones come back at the next
+            # refresh; the rest were one-off questions).
+            unasked = sa.func.now() - self.settings.keep_reports
+            reports = conn.execute(
+                sa.delete(ReportDocument).where(ReportDocument.asked_at < unasked)
+            ).rowcount
+        log.info("forgot %d webhook deliveries and %d unasked reports", deleted, reports)
         self._ran("cleanup")
         return int(deleted or 0)
 

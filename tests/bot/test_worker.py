@@ -131,6 +131,10 @@ def test_worker_once_runs_every_job_and_exits(bot: BotHarness, cli_env: None) ->
         session.add(HomeView(user_id="U0ALICE", opened_at=BOT_NOW))
         session.add(WebhookDelivery(key="fresh"))
         session.add(WebhookDelivery(key="old", received_at=sa.func.now() - dt.timedelta(days=3)))
+        for key, days in (("asked lately", 6), ("asked long ago", 8)):
+            moment = sa.func.now() - dt.timedelta(days=days)
+            times = {"computed_at": moment, "asked_at": moment}
+            session.add(ReportDocument(key=key, request={}, version="", document={}, **times))
 
     result = CliRunner().invoke(app, ["worker", "--once"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -144,6 +148,9 @@ def test_worker_once_runs_every_job_and_exits(bot: BotHarness, cli_env: None) ->
         keys = session.scalars(sa.select(WebhookDelivery.key)).all()
         sub = session.scalars(sa.select(Subscription)).one()
     assert keys == ["fresh"]
+    with session_scope(bot.engine) as session:
+        shared = set(session.scalars(sa.select(ReportDocument.key)))
+    assert "asked lately" in shared and "asked long ago" not in shared
     assert sub.next_run_at is not None and sub.next_run_at > dt.datetime.now(dt.UTC)
 
 
