@@ -199,20 +199,20 @@ class Reports:
         key = request.shared_key()
         if key is None:
             return None
-        doc = ReportDocument
+        table = ReportDocument
         with self.engine.begin() as conn:
             row = conn.execute(
-                sa.select(doc.computed_at, doc.asked_at, doc.document).where(
-                    doc.key == key,
-                    doc.version == _version_text(version),
-                    doc.computed_at > now - self.ttl,
-                    doc.computed_at <= now,
+                sa.select(table.computed_at, table.asked_at, table.document).where(
+                    table.key == key,
+                    table.version == _version_text(version),
+                    table.computed_at > now - self.ttl,
+                    table.computed_at <= now,
                 )
             ).first()
             if row is None:
                 return None
             if now - row.asked_at >= _ASKED_EVERY:
-                conn.execute(sa.update(doc).where(doc.key == key).values(asked_at=now))
+                conn.execute(sa.update(table).where(table.key == key).values(asked_at=now))
         return row.computed_at, row.document
 
     def _share(

@@ -173,20 +173,21 @@ class Worker:
         for report in failed:
             log.warning("sync of %s %s failed: %s", report.source, report.scope, report.error)
         log.info("sync done: %d scopes, %d failed", len(reports), len(failed))
-        self.refresh_job()
+        self.refresh_job(wait=True)  # new data: never skipped for a refresh of the old
         homes = republish_homes(self.deps)
         log.info("republished %d App Home tabs", homes)
         self._ran("sync")
         return reports
 
-    def refresh_job(self) -> int:
+    def refresh_job(self, *, wait: bool = False) -> int:
         """Recompute the shared report documents people use (`Reports.wanted`) for the data and
         the time as they are now, so questions are answered without computing: after each sync
         (new data) and every `report_refresh_interval` (a document is served for `Reports.ttl`).
         The organisation's sprint report among them also keeps every board's usual times for
-        the day (`insights.queries.baselines`)."""
-        if not self._refreshing.acquire(blocking=False):
-            return 0  # the sync's own refresh and the timer's met: one is enough
+        the day (`insights.queries.baselines`). One at a time: the timer's refresh is skipped
+        while another runs; the sync's (``wait``) waits for it, as that one read the old data."""
+        if not self._refreshing.acquire(blocking=wait):
+            return 0
         try:
             done = self.deps.reports.refresh(self.deps.reports.wanted())
         except Exception:  # a failed refresh only means answers are computed when asked
