@@ -119,6 +119,8 @@ class Deps:
 
     def post(self, method: str, payload: Mapping[str, Any], *, key: str | None = None) -> int:
         """Enqueue one Slack call and try it at once; the outbox retries it if that fails."""
+        if key is None:
+            return self.outbox.add_and_send(target="slack", method=method, payload=payload).id
         with session_scope(self.engine) as session:
             item = enqueue(session, target="slack", method=method, payload=payload, key=key)
         self.outbox.send_now([item])

@@ -122,6 +122,28 @@ class Outbox:
         self._wake.set()  # items that waited on these may now be due
         return done
 
+    def add_and_send(self, *, target: str, method: str, payload: Mapping[str, Any]) -> Delivery:
+        """Write an item already claimed by this sender, then send it at once: for an item that
+        waits on nothing, one transaction fewer than `enqueue` + `send_now` (an answer under
+        load pays for each). If this process dies before sending, the hold runs out and any
+        sender's loop delivers the item, as with a claimed one."""
+        body = dict(payload)
+        with self.engine.begin() as conn:
+            item_id = conn.execute(
+                insert(OutboxItem)
+                .values(
+                    target=target,
+                    method=method,
+                    payload=body,
+                    locked_until=self.clock() + HOLD,
+                    attempts=1,
+                )
+                .returning(OutboxItem.id)
+            ).scalar_one()
+        done = self._send(int(item_id), method, body, None)
+        self._wake.set()  # an item enqueued meanwhile to wait on this one may now be due
+        return done
+
     def deliver(self, limit: int = 50) -> list[Delivery]:
         """Send up to ``limit`` due items, oldest first."""
         return self._deliver(limit=limit)

@@ -128,12 +128,15 @@ class Reports:
         self._cache: OrderedDict[Hashable, tuple[dt.datetime, dict[str, Any]]] = OrderedDict()
         self._flights: dict[Hashable, threading.Lock] = {}
         self._rendered: OrderedDict[tuple[int, str], tuple[dict[str, Any], Any]] = OrderedDict()
+        self._versioned: dict[str, tuple[tuple[Any, ...], Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, request: ReportRequest) -> dict[str, Any]:
-        """The report; `insights.errors.InsightsError` (e.g. an unknown product) passes through."""
+    def get(self, request: ReportRequest, version: tuple[Any, ...] | None = None) -> dict[str, Any]:
+        """The report; `insights.errors.InsightsError` (e.g. an unknown product) passes through.
+        ``version``: the `data_version` the caller read just before (saves reading it again)."""
         now = (request.as_of or self.clock()).astimezone(dt.UTC)
-        version = self.data_version()
+        if version is None:
+            version = self.data_version()
         key = (request, version)
         found = self._fresh(key, now)
         if found is not None:
@@ -252,12 +255,16 @@ class Reports:
             conn.execute(sa.delete(ReportDocument).where(ReportDocument.key == key))
 
     def rendered(
-        self, request: ReportRequest, name: str, render: Callable[[dict[str, Any]], T]
+        self,
+        request: ReportRequest,
+        name: str,
+        render: Callable[[dict[str, Any]], T],
+        version: tuple[Any, ...] | None = None,
     ) -> T:
         """``render(document)`` of the report, worked out once per cached document and ``name``:
         fifty people asking for the same report get the same Block Kit message, built and
         checked against Slack's limits once. The result is shared: treat it as read-only."""
-        doc = self.get(request)
+        doc = self.get(request, version)
         key = (id(doc), name)  # the entry keeps ``doc`` alive, so its id stays its own
         with self._lock:
             hit = self._rendered.get(key)
@@ -269,6 +276,20 @@ class Reports:
             self._rendered[key] = (doc, value)
             while len(self._rendered) > self.max_entries:
                 self._rendered.popitem(last=False)
+        return value
+
+    def per_version(self, name: str, version: tuple[Any, ...], load: Callable[[], T]) -> T:
+        """``load()`` once per data version and ``name``: e.g. the names a command resolves
+        against, which change only with the data, so fifty answers need not read them fifty
+        times. (Read after ``version``, a value may be a little newer than it: harmless, the
+        next version replaces it.) Shared: treat it as read-only."""
+        with self._lock:
+            hit = self._versioned.get(name)
+        if hit is not None and hit[0] == version:
+            return cast(T, hit[1])
+        value = load()
+        with self._lock:
+            self._versioned[name] = (version, value)
         return value
 
     def _fresh(self, key: Hashable, now: dt.datetime) -> dict[str, Any] | None:
@@ -301,6 +322,7 @@ class Reports:
         with self._lock:
             self._cache.clear()
             self._rendered.clear()
+            self._versioned.clear()
         with self.engine.begin() as conn:
             conn.execute(sa.delete(ReportDocument))
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from bot.commands.catalog import load_catalog
 from bot.commands.messages import Body, ephemeral, notice, user_mention
 from bot.commands.model import Report, Target
-from bot.commands.names import resolve
+from bot.commands.names import Catalog, resolve
 from bot.deps import Deps
 from bot.reports import ReportRequest
 from bot.slack.blocks import escape, fallback_text, report_blocks
@@ -45,9 +45,16 @@ def request_for(command: Report, target: Target) -> ReportRequest:
 
 def report_answer(deps: Deps, command: Report) -> Body:
     """The report as an ephemeral message with the Share button (`report_blocks`)."""
+    version = deps.reports.data_version()
+    catalog = deps.reports.per_version("catalog", version, lambda: _catalog(deps))
+    target = resolve(command.name, catalog, command=command.kind)
+    request = request_for(command, target)
+    return deps.reports.rendered(request, "answer", _answer_body, version)
+
+
+def _catalog(deps: Deps) -> Catalog:
     with session_scope(deps.engine) as session:
-        target = resolve(command.name, load_catalog(session), command=command.kind)
-    return deps.reports.rendered(request_for(command, target), "answer", _answer_body)
+        return load_catalog(session)
 
 
 def _answer_body(doc: dict[str, Any]) -> Body:

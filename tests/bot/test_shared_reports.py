@@ -72,6 +72,26 @@ def test_a_shared_document_of_older_data_or_past_its_time_is_computed_again(
     assert "marker" not in at(6).get(DORA)
 
 
+def test_names_are_read_once_per_data_version(engine: sa.Engine, at: At) -> None:
+    """`Reports.per_version`: fifty answers resolve against one read of the catalog, and a
+    sync or a products change (a new data version) makes the next answer read it again."""
+    reports, loads = at(0), []
+
+    def load() -> int:
+        loads.append(len(loads) + 1)
+        return loads[-1]
+
+    assert reports.per_version("names", reports.data_version(), load) == 1
+    assert reports.per_version("names", reports.data_version(), load) == 1
+    with session_scope(engine) as session:
+        session.add(
+            SyncRun(source="jira", scope="x", status="succeeded", finished_at=sa.func.now())
+        )
+    assert reports.per_version("names", reports.data_version(), load) == 2
+    assert reports.per_version("other", reports.data_version(), load) == 3
+    assert loads == [1, 2, 3]
+
+
 def test_a_report_at_a_given_instant_stays_in_its_process(engine: sa.Engine, at: At) -> None:
     """A Share button asks for the report as of what the asker saw: kept in memory only."""
     at(0).get(ReportRequest("health", as_of=BOT_NOW - dt.timedelta(hours=1)))
