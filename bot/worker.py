@@ -3,12 +3,17 @@
 Jobs (APScheduler 3, in-memory: the schedule is this module, the state is in Postgres):
 
 - **sync** every ``SITREP_SYNC_INTERVAL`` (default 15 minutes; ``90s``, ``15m``, ``1h`` or plain
-  minutes): every configured source (`collectors.runner.run_sync`), then the organisation's sprint
-  report (which keeps each board's usual times for the day in Postgres, for every process), then
-  the App Home tab of everyone who opened it is republished with the new numbers;
+  minutes): every configured source (`collectors.runner.run_sync`), then the shared reports are
+  refreshed (below), then the App Home tab of everyone who opened it is republished with the new
+  numbers;
+- **refresh** every 4 minutes and after each sync: the reports people use are recomputed and
+  shared (`bot.reports.Reports.refresh`), so questions are answered without computing;
 - **digests** every minute: `bot.digests.run.run_due` sends what is due;
+- **follow-ups** every 10 minutes: a Sentry alert left open without a Jira ticket for
+  ``SITREP_ALERT_FOLLOW_UP`` (default 4 hours; ``off`` to disable) gets one nudge in its thread
+  (`bot.alerts.followups`);
 - **cleanup** hourly: webhook dedup keys older than two days are forgotten (Sentry redelivers
-  within minutes; a day of keys is plenty, two is safe).
+  within minutes; a day of keys is plenty, two is safe), and shared reports unasked for a week.
 
 The outbox is delivered by a thread of its own in every worker (and every web process): any
 number of senders can share it safely.
@@ -40,6 +45,7 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from bot.alerts.followups import DEFAULT_AFTER, follow_up
 from bot.config import ConfigError
 from bot.deps import Deps
 from bot.digests.run import run_due
@@ -78,6 +84,9 @@ class WorkerSettings:
     cleanup_interval: dt.timedelta = dt.timedelta(hours=1)
     # Shorter than `Reports.ttl` (5 minutes), so a shared report is replaced before it expires.
     report_refresh_interval: dt.timedelta = dt.timedelta(minutes=4)
+    follow_up_interval: dt.timedelta = dt.timedelta(minutes=10)
+    # How long an alert may stay open without a ticket before its thread is nudged (None: never).
+    follow_up_after: dt.timedelta | None = DEFAULT_AFTER
     keep_deliveries: dt.timedelta = dt.timedelta(days=2)
     keep_reports: dt.timedelta = dt.timedelta(days=7)
     standby_retry: float = 10.0  # seconds between a standby's tries of the lock
@@ -86,8 +95,15 @@ class WorkerSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WorkerSettings:
-        value = env.get("SITREP_SYNC_INTERVAL", "").strip()
-        return cls(sync_interval=parse_interval(value)) if value else cls()
+        found: dict[str, Any] = {}
+        if value := env.get("SITREP_SYNC_INTERVAL", "").strip():
+            found["sync_interval"] = parse_interval(value)
+        if value := env.get("SITREP_ALERT_FOLLOW_UP", "").strip():
+            off = value.casefold() in ("off", "never", "none", "0")
+            found["follow_up_after"] = (
+                None if off else parse_interval(value, "SITREP_ALERT_FOLLOW_UP")
+            )
+        return cls(**found)
 
 
 class LeaderLock:
@@ -206,6 +222,12 @@ class Worker:
         self._ran("digests")
         return len(runs)
 
+    def follow_ups_job(self) -> int:
+        after = self.settings.follow_up_after
+        nudged = follow_up(self.deps, after) if after is not None else 0
+        self._ran("follow_ups")
+        return nudged
+
     def cleanup_job(self) -> int:
         with self.deps.engine.begin() as conn:
             # The database's clock, as received_at is: the business clock may be a sandbox's.
@@ -237,6 +259,7 @@ class Worker:
             done: dict[str, Any] = {
                 "sync": self.sync_job(),
                 "digests": self.digests_job(),
+                "follow_ups": self.follow_ups_job(),
                 "cleanup": self.cleanup_job(),
             }
             sent = 0
@@ -257,6 +280,7 @@ class Worker:
         jobs: tuple[tuple[str, Callable[[], Any], dt.timedelta], ...] = (
             ("sync", self.sync_job, self.settings.sync_interval),
             ("digests", self.digests_job, self.settings.digest_interval),
+            ("follow_ups", self.follow_ups_job, self.settings.follow_up_interval),
             ("cleanup", self.cleanup_job, self.settings.cleanup_interval),
             ("refresh", self.refresh_job, self.settings.report_refresh_interval),
         )

@@ -139,6 +139,9 @@ class AlertMessage(Base):
     events: Mapped[int] = mapped_column(server_default="1")
     created_at: Mapped[CreatedAt]
     updated_at: Mapped[CreatedAt] = mapped_column(onupdate=sa.func.now())
+    # When the worker nudged the thread of an alert left open without a ticket (once only:
+    # `bot.alerts.followups`).
+    followed_up_at: Mapped[Timestamp | None]
 
 
 class JiraLink(Base):

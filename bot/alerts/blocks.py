@@ -283,3 +283,19 @@ def reply_message(doc: Mapping[str, Any], change: str) -> tuple[str, list[Block]
     if change == "metric" and doc.get("description_text"):
         line += f"\n{source_text(doc['description_text'], 500)}"
     return clip(line.split("\n")[0], 300), [section(line)]
+
+
+def follow_up_message(
+    doc: Mapping[str, Any], open_for_hours: int, alerts: int
+) -> tuple[str, list[Block]]:
+    """The one nudge in the thread of an alert left open without a ticket (`followups`). Events:
+    Sentry's count, as the message shows it; without one, the alerts this message got."""
+    events = doc.get("count") if isinstance(doc.get("count"), int) else alerts
+    hours = f"{open_for_hours} hour{'s' if open_for_hours != 1 else ''}"
+    count = f"{events:,} event{'s' if events != 1 else ''}"
+    line = (
+        f"⏰ Still open after {hours} ({count} so far, last seen "
+        f"{fmt_when(doc.get('last_seen'), time=True)}) and no Jira ticket yet. Create or link one "
+        "with the buttons above, or resolve or ignore it."
+    )
+    return clip(line, 300), [section(line)]
