@@ -15,13 +15,13 @@ from bot.outbox import HOLD, Outbox, Result, RetryLater
 from storage.db import normalise_url
 from storage.models_bot import OutboxItem
 
-# Now, not a fixed day: the database stamps a new item due at its own now().
-NOW = dt.datetime.now(dt.UTC)
-
 
 class Clock:
+    """Starts at the real now, not a fixed day: the database stamps a new item due at its own
+    now(), so a clock behind it would never find the item due."""
+
     def __init__(self) -> None:
-        self.now = NOW
+        self.start = self.now = dt.datetime.now(dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.now
@@ -71,9 +71,9 @@ def test_a_refused_item_waits_for_its_retry_and_is_then_delivered(engine: sa.Eng
     outbox = Outbox(engine, {"response_url": handler}, clock=clock)
     first = outbox.add_and_send(target="slack", method="response_url", payload={"url": "u"})
     assert first.state == "pending"
-    assert row(engine, first.id).next_attempt_at == NOW + dt.timedelta(seconds=30)
+    assert row(engine, first.id).next_attempt_at == clock.start + dt.timedelta(seconds=30)
     assert outbox.deliver() == []  # Retry-After not yet over
-    clock.now = NOW + dt.timedelta(seconds=31)
+    clock.now = clock.start + dt.timedelta(seconds=31)
     [again] = outbox.deliver()
     assert (again.id, again.state) == (first.id, "sent")
     assert row(engine, first.id).attempts == 2
@@ -97,7 +97,7 @@ def test_an_item_whose_sender_died_is_delivered_after_its_hold(engine: sa.Engine
         )
     survivor = Outbox(engine, {"response_url": handler}, clock=clock)
     assert survivor.deliver() == []  # still held by the dead sender
-    clock.now = NOW + HOLD + dt.timedelta(seconds=1)
+    clock.now = clock.start + HOLD + dt.timedelta(seconds=1)
     [delivery] = survivor.deliver()
     assert delivery.state == "sent"
     assert sent == [{"url": "u"}]
