@@ -393,16 +393,9 @@ def build_document(
             )
         else:
             raise ValueError(f"unknown report kind {request.kind!r}; use one of {KINDS}")
-    if llm is not None and report.summary is not None:
-        from insights.llm import summarise  # openai is slow to import; only when used
+    if llm is not None:
+        from insights.llm import with_llm_summary  # openai is slow to import; only when used
 
-        summary = summarise(
-            engine,
-            kind=report.kind,
-            facts=report.facts(),
-            fallback=report.summary,
-            config=llm,
-        )
-        report = report.with_summary(summary)
+        report = with_llm_summary(engine, report, llm)
     doc: dict[str, Any] = report.as_dict()
     return doc

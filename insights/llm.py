@@ -29,7 +29,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, Self, TypeVar
 
 import openai
 import sqlalchemy as sa
@@ -154,6 +154,34 @@ def summarise(
         return fallback
     _write(engine, key, summary)
     return summary
+
+
+class Narrated(Protocol):
+    """A report as `with_llm_summary` sees it (`insights.report.Report`, `SprintReport`)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def summary(self) -> Summary | None: ...
+
+    def facts(self) -> dict[str, Any]: ...
+
+    def with_summary(self, summary: Summary) -> Self: ...
+
+
+_R = TypeVar("_R", bound=Narrated)
+
+
+def with_llm_summary(engine: Engine | None, report: _R, config: LlmConfig | None) -> _R:
+    """``report`` with the LLM's summary in place of the narrator's (`summarise`: only when
+    ``config`` is set and the answer is grounded); as it was otherwise."""
+    if config is None or report.summary is None:
+        return report
+    summary = summarise(
+        engine, kind=report.kind, facts=report.facts(), fallback=report.summary, config=config
+    )
+    return report.with_summary(summary)
 
 
 def read_answer(content: str, facts: Any, *, source: str) -> Summary:

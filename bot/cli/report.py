@@ -69,18 +69,9 @@ def _scope(session: Session, product: str | None, team: str | None) -> Scope:
 def _emit(session_engine: Any, report: Report | Any, output: Format) -> None:
     """Narrate (LLM when configured, else the rules) and print."""
     # Imported here: openai costs ~0.3 s to import, which every other command would pay.
-    from insights.llm import LlmConfig, summarise
+    from insights.llm import LlmConfig, with_llm_summary
 
-    config = LlmConfig.from_env(os.environ)
-    if config is not None and report.summary is not None:
-        summary = summarise(
-            session_engine,
-            kind=report.kind,
-            facts=report.facts(),
-            fallback=report.summary,
-            config=config,
-        )
-        report = report.with_summary(summary)
+    report = with_llm_summary(session_engine, report, LlmConfig.from_env(os.environ))
     if output is Format.json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
