@@ -73,15 +73,19 @@ def enqueue(
     payload: Mapping[str, Any],
     key: str | None = None,
     after: int | None = None,
+    held_until: dt.datetime | None = None,
 ) -> int:
-    """Add an item (in the caller's transaction); with ``key``, once: the existing id otherwise."""
-    values = {
+    """Add an item (in the caller's transaction); with ``key``, once: the existing id otherwise.
+    ``held_until``: the item is claimed by the caller, who sends it now (`Outbox.add_and_send`)."""
+    values: dict[str, Any] = {
         "target": target,
         "method": method,
         "payload": dict(payload),
         "key": key,
         "after_id": after,
     }
+    if held_until is not None:
+        values.update(locked_until=held_until, attempts=1)
     stmt = insert(OutboxItem).values(**values)
     if key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=[OutboxItem.key])
@@ -127,20 +131,15 @@ class Outbox:
         waits on nothing, one transaction fewer than `enqueue` + `send_now` (an answer under
         load pays for each). If this process dies before sending, the hold runs out and any
         sender's loop delivers the item, as with a claimed one."""
-        body = dict(payload)
-        with self.engine.begin() as conn:
-            item_id = conn.execute(
-                insert(OutboxItem)
-                .values(
-                    target=target,
-                    method=method,
-                    payload=body,
-                    locked_until=self.clock() + HOLD,
-                    attempts=1,
-                )
-                .returning(OutboxItem.id)
-            ).scalar_one()
-        done = self._send(int(item_id), method, body, None)
+        with Session(self.engine) as session, session.begin():
+            item_id = enqueue(
+                session,
+                target=target,
+                method=method,
+                payload=payload,
+                held_until=self.clock() + HOLD,
+            )
+        done = self._send(item_id, method, dict(payload), None)
         self._wake.set()  # an item enqueued meanwhile to wait on this one may now be due
         return done
 
