@@ -6,11 +6,12 @@ and a metric with no data is ``None`` (never a misleading 0).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
@@ -213,3 +214,33 @@ def _jsonable(value: Any) -> Any:
 def jsonable(value: Any) -> Any:
     """``value`` with floats rounded and dates as ISO strings, ready for ``json.dumps``."""
     return _jsonable(value)
+
+
+class FactsOnce:
+    """``facts()`` worked out once per report and kept: the narrator, the LLM's grounding and
+    ``as_dict`` each read them, and building them is not free (the organisation's sprint report
+    has ~8k table rows). The summary is no fact, so `with_summary`'s copy keeps them. The dict
+    is shared: read it, do not change it. (For frozen dataclasses with a ``summary`` field.)"""
+
+    summary: Summary | None
+
+    def _facts(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def facts(self) -> dict[str, Any]:
+        """Every number of the report (not the summary), ready for ``json.dumps``."""
+        kept: dict[str, Any] | None = self.__dict__.get("_kept_facts")
+        if kept is None:
+            kept = self._facts()
+            object.__setattr__(self, "_kept_facts", kept)  # frozen: set as its __init__ does
+        return kept
+
+    def with_summary(self, summary: Summary) -> Self:
+        """The same report (and facts) with ``summary``."""
+        other = copy.copy(self)
+        object.__setattr__(other, "summary", summary)
+        return other
+
+    def as_dict(self) -> dict[str, Any]:
+        """`facts()` plus the summary: the ``--format json`` document."""
+        return {**self.facts(), "summary": self.summary.as_dict() if self.summary else None}

@@ -6,16 +6,15 @@ narrator reads, what the LLM is shown (and checked against), and what the cache 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from insights.common import Finding, Metric, Summary, Window, jsonable
+from insights.common import FactsOnce, Finding, Metric, Summary, Window, jsonable
 
 
 @dataclass(frozen=True)
-class Report:
+class Report(FactsOnce):
     """``kind`` is health, dora or sprint; ``tables`` hold detail rows (top issues, phases).
 
     Text copied from the sources (issue and PR titles) only ever sits in ``tables``, which the
@@ -37,11 +36,7 @@ class Report:
                 return metric
         raise KeyError(metric_id)
 
-    def with_summary(self, summary: Summary) -> Report:
-        return dataclasses.replace(self, summary=summary)
-
-    def facts(self) -> dict[str, Any]:
-        """Every number of the report (not the summary), ready for ``json.dumps``."""
+    def _facts(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "scope": dict(self.scope),
@@ -51,9 +46,3 @@ class Report:
             "findings": [f.as_dict() for f in self.findings],
             "tables": {k: jsonable(v) for k, v in self.tables.items()},
         }
-
-    def as_dict(self) -> dict[str, Any]:
-        """`facts()` plus the summary: the ``--format json`` document."""
-        data = self.facts()
-        data["summary"] = self.summary.as_dict() if self.summary else None
-        return data

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from insights import flow
-from insights.common import DAY, Finding, Metric, Summary, Window, jsonable, ranked
+from insights.common import DAY, FactsOnce, Finding, Metric, Summary, Window, jsonable, ranked
 from insights.sprint_findings import findings_for, flow_metrics, item_rows, sprint_metrics
 
 
@@ -379,7 +379,7 @@ def board_sprint(data: BoardInput, *, now: dt.datetime, rules: SprintRules) -> B
 
 
 @dataclass(frozen=True)
-class SprintReport:
+class SprintReport(FactsOnce):
     """One section per board; ``board``, ``sprint``, ``metrics`` and ``tables`` are those of the
     only section (empty when the report covers several boards: read ``sections``)."""
 
@@ -426,11 +426,7 @@ class SprintReport:
                 return section
         raise KeyError(board)
 
-    def with_summary(self, summary: Summary) -> SprintReport:
-        return dataclasses.replace(self, summary=summary)
-
-    def facts(self) -> dict[str, Any]:
-        """Every number of the report (not the summary), ready for ``json.dumps``."""
+    def _facts(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "scope": dict(self.scope),
@@ -438,8 +434,3 @@ class SprintReport:
             "boards": [s.as_dict() for s in self.sections],
             "findings": [f.as_dict() for f in self.findings],
         }
-
-    def as_dict(self) -> dict[str, Any]:
-        data = self.facts()
-        data["summary"] = self.summary.as_dict() if self.summary else None
-        return data

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from insights.common import DAY, HOUR
+from insights.common import DAY, HOUR, Summary
 from insights.flow import ItemHistory, Visit
 from insights.sprint import (
     BoardInput,
@@ -344,3 +344,22 @@ def test_the_report_lists_each_board_and_is_json() -> None:
     single = SprintReport({}, NOW, (one,))
     assert single.board == BOARD and single.sprint == S2 and single.metrics == one.metrics
     assert single.section("7") is one and single.section("PAY board") is one
+
+
+def test_the_facts_are_worked_out_once_and_the_summary_is_not_one() -> None:
+    """The narrator, the LLM's grounding and ``as_dict`` all read `facts()`: it is built once,
+    `with_summary`'s copy keeps it, and ``as_dict`` adds the summary without changing it."""
+    one = board_sprint(
+        BoardInput(BOARD, S2, SPRINTS, MEMBERSHIPS, ITEMS), now=NOW, rules=SprintRules()
+    )
+    report = SprintReport({}, NOW, (one,))
+    facts = report.facts()
+    assert report.facts() is facts
+    summary = Summary("Sprint S2 is on track.", (), (), "narrator")
+    told = report.with_summary(summary)
+    assert told.facts() is facts and told.summary == summary and report.summary is None
+    assert told == SprintReport({}, NOW, (one,), summary=summary)
+    document = told.as_dict()
+    assert document["summary"]["headline"] == "Sprint S2 is on track."
+    assert "summary" not in facts and document["boards"] == facts["boards"]
+    assert report.as_dict()["summary"] is None
