@@ -132,3 +132,23 @@ def test_the_loader_paths_agree(
         assert query.history_end is not None
         window = Window(query.history_start, query.history_end)
         assert history.usual == flow.usual_times(history.items.values(), window)
+
+
+def test_a_products_boards_read_as_in_the_organisations_report(
+    reader: Session, sandbox_world: World
+) -> None:
+    """Each board of a product's report reads exactly as in the organisation's: a board's
+    section depends on the board alone (its items, sprints and its own product's repos), not on
+    the scope asked about, whichever path the loader takes for each."""
+    now = sandbox_world.now
+    everything = build_sprint_report(reader, resolve_scope(reader), now=now).as_dict()
+    by_board = {section["board"]["id"]: section for section in everything["boards"]}
+    seen = set()
+    for product in sandbox_world.products:
+        if product.parent is not None:
+            continue
+        report = build_sprint_report(reader, resolve_scope(reader, product=product.name), now=now)
+        for section in report.as_dict()["boards"]:
+            assert section == by_board[section["board"]["id"]]
+            seen.add(section["board"]["id"])
+    assert seen == set(by_board) and len(seen) > 1
