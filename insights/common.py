@@ -220,8 +220,9 @@ class FactsOnce:
     """``facts()`` worked out once per report and kept: the narrator, the LLM's grounding and
     ``as_dict`` each read them, and building them is not free (the organisation's sprint report
     has ~8k table rows). The summary is no fact, so `with_summary`'s copy keeps them. The dict
-    is shared: read it, do not change it. (For frozen dataclasses with a ``summary`` field.)"""
+    is shared: read it, do not change it. (For frozen dataclasses with these two fields.)"""
 
+    kind: str
     summary: Summary | None
 
     def _facts(self) -> dict[str, Any]:

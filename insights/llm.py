@@ -29,7 +29,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Protocol, Self, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import openai
 import sqlalchemy as sa
@@ -39,7 +39,7 @@ from sqlalchemy.engine import Engine
 
 import prompts
 from insights import grounding
-from insights.common import Summary, jsonable
+from insights.common import FactsOnce, Summary, jsonable
 from storage.db import session_scope
 from storage.models import LlmSummary
 
@@ -156,21 +156,7 @@ def summarise(
     return summary
 
 
-class Narrated(Protocol):
-    """A report as `with_llm_summary` sees it (`insights.report.Report`, `SprintReport`)."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def summary(self) -> Summary | None: ...
-
-    def facts(self) -> dict[str, Any]: ...
-
-    def with_summary(self, summary: Summary) -> Self: ...
-
-
-_R = TypeVar("_R", bound=Narrated)
+_R = TypeVar("_R", bound=FactsOnce)  # `insights.report.Report`, `SprintReport`
 
 
 def with_llm_summary(engine: Engine | None, report: _R, config: LlmConfig | None) -> _R:
