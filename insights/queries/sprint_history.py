@@ -182,6 +182,10 @@ _SHOWN = (
     WorkItem.original_status,
 )
 
+# What both shapes of `_query` read of each candidate item (with ``latest``, when it last moved):
+# `kept` relies on these names.
+_ITEM = (WorkItem.id, WorkItem.project_key, WorkItem.created_at, WorkItem.status)
+
 
 def _details(session: Session, ids: set[int]) -> dict[int, tuple[Any, ...]]:
     """What the report shows of these items, by id: read for the few the flow window shows."""
@@ -375,10 +379,7 @@ def _recent_items(board: sa.CTE, boards: Sequence[BoardQuery], ids: list[int]) -
     )
     item = (
         sa.select(
-            WorkItem.id,
-            WorkItem.project_key,
-            WorkItem.created_at,
-            WorkItem.status,
+            *_ITEM,
             moved.c.latest,
             *(c.label(f"shown_{c.key}") for c in _SHOWN),  # read here, not in `_details`
         )
@@ -445,10 +446,7 @@ def _history_items(board: sa.CTE, boards: Sequence[BoardQuery]) -> _Parts:
     recent = moved.subquery("recent")
     item = (
         sa.select(
-            WorkItem.id,
-            WorkItem.project_key,
-            WorkItem.created_at,
-            WorkItem.status,
+            *_ITEM,
             recent.c.latest,
         )
         .outerjoin(recent, recent.c.work_item_id == WorkItem.id)
