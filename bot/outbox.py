@@ -35,6 +35,9 @@ log = logging.getLogger("sitrep.outbox")
 
 HOLD = dt.timedelta(seconds=60)
 MAX_BACKOFF = dt.timedelta(minutes=15)
+# The item an item waits for. Built once: aliasing a mapped class copies its columns (~0.5 ms
+# a claim, which py-spy showed as a sixth of the web process's CPU when fifty answers went out).
+_PARENT = aliased(OutboxItem, name="parent")
 
 Result = dict[str, Any]
 Handler = Callable[[dict[str, Any], Result | None], Result]
@@ -193,7 +196,7 @@ class Outbox:
         self, ids: list[int] | None, limit: int
     ) -> list[tuple[int, str, dict[str, Any], Result | None]]:
         now = self.clock()
-        parent = aliased(OutboxItem)
+        parent = _PARENT
         due = (
             sa.select(OutboxItem.id)
             .outerjoin(parent, parent.id == OutboxItem.after_id)

@@ -224,6 +224,11 @@ def _sprints(session: Session, board_ids: Sequence[int]) -> dict[int, list[_Spri
     return found
 
 
+# The reported sprint's memberships, joined to the item's others. Built once (aliasing copies the
+# mapped class's columns).
+_MINE = aliased(SprintMembership, name="mine")
+
+
 def _memberships(
     session: Session, reported: Sequence[tuple[int, int]]
 ) -> dict[int, list[Membership]]:
@@ -237,7 +242,7 @@ def _memberships(
         [sa.column("board_id", sa.BigInteger), sa.column("sprint_id", sa.BigInteger)],
         reported,
     )
-    mine = aliased(SprintMembership)
+    mine = _MINE
     query = (
         sa.select(
             chosen.c.board_id,
