@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bot.commands.catalog import load_catalog
 from bot.commands.messages import Body, channel_mention, ephemeral, header
 from bot.commands.model import Alerts, Target
+from bot.commands.mute import muted_lines
 from bot.commands.names import resolve
 from bot.deps import Deps
 from bot.slack.blocks import context_block, escape, fmt_when, link, list_section, number, section
@@ -44,7 +45,10 @@ def alerts_answer(deps: Deps, command: Alerts) -> Body:
         )
         posted = _posted(session, scope)
         issues = _issues(session, scope, now)
+        muted = muted_lines(session, list(scope.product_ids), now)
     blocks: list[Block] = [header(f"Alerts · {target.label}")]
+    if muted:
+        blocks.append(list_section("🔕 Muted now: their Sentry alerts are held", muted))
     if posted:
         blocks.append(list_section("Latest alerts posted by Sitrep", posted))
     else:

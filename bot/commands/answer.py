@@ -13,19 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.commands import alerts, digest, products, report, subscriptions, sync_status
+from bot.commands import alerts, digest, mute, products, report, subscriptions, sync_status
 from bot.commands.messages import Body, failure, help_message, notice, usage
 from bot.commands.model import (
     Alerts,
     Command,
     Digest,
     Help,
+    Mute,
     Name,
     Products,
     Report,
     Subscribe,
     Subscriptions,
     SyncStatus,
+    Unmute,
     Unsubscribe,
     UsageError,
 )
@@ -54,6 +56,7 @@ _ACKNOWLEDGEMENTS: dict[type, str] = {
     Subscriptions: "Looking up this channel's subscriptions…",
     Products: "Listing the products…",
     SyncStatus: "Checking the latest syncs…",
+    Unmute: "Unmuting…",
 }
 
 
@@ -67,6 +70,8 @@ def acknowledgement(command: Command) -> str:
         return f"Looking up the alerts of {_named(command.name)}…"
     if isinstance(command, Digest):
         return f"Building a digest preview for {_named(command.name)}…"
+    if isinstance(command, Mute):
+        return f"Muting {_named(command.name)}…" if command.name else "Looking up what is muted…"
     return _ACKNOWLEDGEMENTS.get(type(command), "Working on it…")
 
 
@@ -109,6 +114,8 @@ _ANSWERS: dict[type, Callable[[Deps, Any, Asker], Body]] = {
     Subscriptions: lambda deps, command, asker: subscriptions.list_subscriptions(
         deps, channel=asker.channel
     ),
+    Mute: lambda deps, command, asker: mute.mute(deps, command, user=asker.user),
+    Unmute: lambda deps, command, asker: mute.unmute(deps, command, user=asker.user),
     SyncStatus: lambda deps, command, asker: sync_status.sync_status_answer(deps),
 }
 

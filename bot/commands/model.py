@@ -112,6 +112,25 @@ class Subscriptions:
 
 
 @dataclass(frozen=True)
+class Mute:
+    """Without a name: list what is muted. With one: mute it for ``length``, or ``until`` a time
+    of day in ``time_zone`` (None: the asker's); ``None`` for both means the default length."""
+
+    command: ClassVar[str] = "mute"
+    name: Name | None = None
+    length: dt.timedelta | None = None
+    until: dt.time | None = None
+    time_zone: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Unmute:
+    command: ClassVar[str] = "unmute"
+    name: Name
+
+
+@dataclass(frozen=True)
 class SyncStatus:
     command: ClassVar[str] = "sync status"
 
@@ -125,5 +144,7 @@ Command = (
     | Subscribe
     | Unsubscribe
     | Subscriptions
+    | Mute
+    | Unmute
     | SyncStatus
 )

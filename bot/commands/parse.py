@@ -29,6 +29,7 @@ from bot.commands.model import (
     Command,
     Digest,
     Help,
+    Mute,
     Name,
     NameKind,
     Products,
@@ -38,11 +39,12 @@ from bot.commands.model import (
     SubscriptionKind,
     Subscriptions,
     SyncStatus,
+    Unmute,
     Unsubscribe,
     UsageError,
 )
 from bot.commands.names import close_matches
-from bot.commands.spec import DEFAULT_DAYS, MAX_DAYS, NAMES, overview, spec
+from bot.commands.spec import DEFAULT_DAYS, MAX_DAYS, MAX_MUTE, NAMES, overview, spec
 from bot.digests.schedule import WEEKDAYS
 
 _QUOTES = '"“”„'  # Slack clients may turn "..." into curly quotes; any of them closes
@@ -53,6 +55,14 @@ _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 _CLOCK_12H = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*(am|pm)$", re.IGNORECASE)
 _ZONE_LIKE = re.compile(r"^[A-Za-z][\w+\-]*(?:/[\w+\-]+)+$")
 _FILLERS = frozenset({"at", "on", "every"})  # "weekly on friday at 16:00"
+# A mute's length: 30m, 2h, 1h30m, 1d (and "90 minutes", "2 hours" as two words).
+_LENGTH = re.compile(r"^(?=\d)(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?:ins?)?)?$", re.IGNORECASE)
+_LENGTH_UNITS = {
+    **dict.fromkeys(("minute", "minutes", "min", "mins"), dt.timedelta(minutes=1)),
+    **dict.fromkeys(("hour", "hours", "hr", "hrs"), dt.timedelta(hours=1)),
+    **dict.fromkeys(("day", "days"), dt.timedelta(days=1)),
+}
+_UNTIL = frozenset({"until", "till", "til"})
 _ALIASES = {"?": "help", "-h": "help", "--help": "help", "product": "products", "alert": "alerts"}
 
 
@@ -183,6 +193,35 @@ def _subscribe(word: str, rest: list[Token]) -> Command:
     return Subscribe(kind, name, cadence, weekday, schedule.at, schedule.time_zone)
 
 
+def _mute(word: str, rest: list[Token]) -> Command:
+    usage = spec(word).help_text()
+    if word == "unmute":
+        name = _name(rest, ("product",))
+        if name is None:
+            raise UsageError(
+                "Say which product to unmute, e.g. '/sitrep unmute Checkout' "
+                "('/sitrep mute' lists what is muted).",
+                usage=usage,
+            )
+        return Unmute(name)
+    note = None
+    # A quoted last word after a length is the reason ('mute Checkout 2h "deploy"'); so is one
+    # right after the name ('mute Checkout "deploy"'), unless it is the name ('product "X"').
+    if len(rest) >= 2 and rest[-1].quoted:
+        length, before = _take_length(rest[:-1], usage)
+        named = len(before) == 1 and not before[0].quoted and before[0].text.casefold() == "product"
+        if length.given() or (before and not named):
+            note, rest = rest[-1].text, rest[:-1]
+    length, rest = _take_length(rest, usage)
+    name = _name(rest, ("product",))
+    if name is None and (length.given() or note):
+        raise UsageError(
+            "Say which product to mute, e.g. '/sitrep mute Checkout 2h'.",
+            usage=usage,
+        )
+    return Mute(name, length.length, length.until, length.time_zone, note)
+
+
 _PARSERS: dict[str, Callable[[str, list[Token]], Command]] = {
     "help": _help,
     "health": _report,
@@ -194,6 +233,8 @@ _PARSERS: dict[str, Callable[[str, list[Token]], Command]] = {
     "digest": _digest,
     "subscribe": _subscribe,
     "unsubscribe": _subscribe,
+    "mute": _mute,
+    "unmute": _mute,
     "sync": _sync,
 }
 
@@ -265,6 +306,65 @@ def _take_kind(word: str, tokens: list[Token]) -> tuple[SubscriptionKind, list[T
         suggestions=close_matches(tokens[0].text, ["digest", "alerts"], cutoff=40, limit=1)
         or ("digest", "alerts"),
     )
+
+
+@dataclass
+class _Length:
+    length: dt.timedelta | None = None
+    until: dt.time | None = None
+    time_zone: str | None = None
+
+    def given(self) -> bool:
+        return self.length is not None or self.until is not None
+
+
+def _take_length(tokens: list[Token], usage: str) -> tuple[_Length, list[Token]]:
+    """A trailing mute length (``2h``, ``90 minutes``) or ``until HH:MM [time zone]``, and an
+    optional ``for`` before it; checked to be more than nothing and at most `MAX_MUTE`."""
+    words = [None if t.quoted else t.text.casefold() for t in tokens]
+    found, rest = _Length(), tokens
+    if len(tokens) >= 2 and words[-2] in _UNTIL:
+        clock = _time_of_day(tokens[-1].text, usage) if words[-1] else None
+        if clock is None:
+            raise UsageError(
+                f"'until {tokens[-1].text}': say until when as a time of day, e.g. until 18:00.",
+                usage=usage,
+            )
+        found, rest = _Length(until=clock), tokens[:-2]
+    elif len(tokens) >= 3 and words[-3] in _UNTIL and words[-2] and words[-1]:
+        clock = _time_of_day(tokens[-2].text, usage)
+        zone = _time_zone(tokens[-1].text, usage)
+        if clock is None or zone is None:
+            raise UsageError(
+                f"'until {tokens[-2].text} {tokens[-1].text}': say until when as a time of day "
+                "and, if not yours, an IANA time zone, e.g. until 18:00 Europe/Berlin.",
+                usage=usage,
+            )
+        found, rest = _Length(until=clock, time_zone=zone), tokens[:-3]
+    elif len(tokens) >= 2 and words[-1] in _LENGTH_UNITS and (words[-2] or "").isdigit():
+        unit = _LENGTH_UNITS[words[-1] or ""]
+        found, rest = _Length(length=int(tokens[-2].text) * unit), tokens[:-2]
+    elif words and words[-1] and (parts := _LENGTH.match(words[-1])):
+        days, hours, minutes = (int(p or 0) for p in parts.groups())
+        length = dt.timedelta(days=days, hours=hours, minutes=minutes)
+        found, rest = _Length(length=length), tokens[:-1]
+    elif words and words[-1] and _WINDOWISH.match(words[-1]):
+        raise UsageError(
+            f"'{tokens[-1].text}' is not a length: use minutes, hours or days such as 30m, 2h "
+            f"or 1d (up to {MAX_MUTE.days}d), or until HH:MM. (A name that ends in a number "
+            'can be quoted: "Project 42".)',
+            usage=usage,
+            suggestions=("30m", "2h", "1d"),
+        )
+    if found.length is not None and not dt.timedelta(0) < found.length <= MAX_MUTE:
+        raise UsageError(
+            f"A mute lasts from 1 minute to {MAX_MUTE.days} days, not '{tokens[-1].text}'.",
+            usage=usage,
+            suggestions=(f"{MAX_MUTE.days}d",) if found.length > MAX_MUTE else ("30m",),
+        )
+    if found.given() and rest and not rest[-1].quoted and rest[-1].text.casefold() == "for":
+        rest = rest[:-1]
+    return found, rest
 
 
 @dataclass

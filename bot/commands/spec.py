@@ -7,11 +7,14 @@ an unknown command, so they cannot disagree. Adding a command: a row here, a cas
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 SLASH = "/sitrep"
 DEFAULT_DAYS = 30
 MAX_DAYS = 365
+DEFAULT_MUTE = dt.timedelta(hours=1)
+MAX_MUTE = dt.timedelta(days=14)  # longer is a product to remove from the products file
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,19 @@ COMMANDS: tuple[CommandSpec, ...] = (
         "",
         "The subscriptions of this channel, with their next run.",
         ("subscriptions",),
+    ),
+    CommandSpec(
+        "mute",
+        '[product] [30m|2h|1d|until HH:MM [time zone]] ["reason"]',
+        "Hold a product's Sentry alerts (and its sub-products') for a while, e.g. during a "
+        "deploy: default 1 hour, at most 14 days. Alone: what is muted now.",
+        ('mute Checkout 2h "migrating the payments DB"', "mute Payment System until 18:00", "mute"),
+    ),
+    CommandSpec(
+        "unmute",
+        "product",
+        "End a product's mute now: its Sentry alerts are posted again.",
+        ("unmute Checkout",),
     ),
     CommandSpec(
         "sync status",

@@ -49,11 +49,10 @@ DEFAULT_ZONE = "UTC"
 UNIQUE = "uq_subscriptions_channel_id_kind_product_id"
 
 
-def refusal(deps: Deps) -> Body:
+def refusal(deps: Deps, what: str = "change this channel's subscriptions") -> Body:
     admins = ", ".join(user_mention(a) for a in sorted(deps.config.admins))
     return notice(
-        f"🔒 Only Sitrep admins can change this channel's subscriptions: {admins}. "
-        "Ask one of them to run the command.",
+        f"🔒 Only Sitrep admins can {what}: {admins}. Ask one of them to run the command.",
         more="Admins are set with SITREP_ADMINS.",
     )
 

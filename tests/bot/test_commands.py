@@ -33,21 +33,24 @@ EVIL_ESCAPED = "&lt;!channel&gt; boom &amp; &lt;@U0BOB&gt;"
 # ---------------------------------------------------------------- helpers (also used elsewhere)
 
 
-def answer_of(reply: Reply) -> dict[str, Any]:
+def answer_of(reply: Reply, *, response_type: str = "ephemeral") -> dict[str, Any]:
     """What the user sees: the acknowledgement when it holds the answer (help, usage errors),
-    else the first post to the response URL; checked the way Slack checks it."""
+    else the first post to the response URL; checked the way Slack checks it. Answers are
+    ephemeral unless ``response_type`` says otherwise (a mute is announced in the channel)."""
     assert reply.status == 200, reply.ack
     assert reply.ack_seconds < 3, f"acknowledged after {reply.ack_seconds:.2f}s"
     body: dict[str, Any] = reply.ack if reply.ack.get("blocks") else reply.wait()[0]
-    assert body["response_type"] == "ephemeral"
+    assert body["response_type"] == response_type
     assert blocks_errors(body["blocks"], limit=50) == []
     refused = [c for c in reply.harness.slack.state.calls if c.error]
     assert refused == [], [(c.method, c.error) for c in refused]
     return body
 
 
-def ask(bot: BotHarness, text: str, **kwargs: Any) -> dict[str, Any]:
-    return answer_of(bot.command(text, **kwargs))
+def ask(
+    bot: BotHarness, text: str, *, response_type: str = "ephemeral", **kwargs: Any
+) -> dict[str, Any]:
+    return answer_of(bot.command(text, **kwargs), response_type=response_type)
 
 
 def text_of(body: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from bot.commands.model import (
     Alerts,
     Digest,
     Help,
+    Mute,
     Name,
     NameKind,
     Products,
@@ -19,6 +20,7 @@ from bot.commands.model import (
     Subscriptions,
     SyncStatus,
     Target,
+    Unmute,
     Unsubscribe,
     UsageError,
 )
@@ -211,6 +213,55 @@ def test_subscribe_variants(text: str, expected: object) -> None:
     ],
 )
 def test_subscribe_errors(text: str, message: str, suggestions: tuple[str, ...]) -> None:
+    error = error_of(text)
+    assert message in error.message
+    assert error.suggestions[: len(suggestions)] == suggestions
+    assert error.usage == spec(text.split(maxsplit=1)[0]).help_text()
+
+
+PAY = Name("Payment System", ("product",))
+HOUR = dt.timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("mute", Mute()),
+        ("mute Payment System", Mute(PAY)),
+        ("mute Payment System 2h", Mute(PAY, 2 * HOUR)),
+        ("mute Payment System for 90 minutes", Mute(PAY, 1.5 * HOUR)),
+        ("mute Payment System 1h30m", Mute(PAY, 1.5 * HOUR)),
+        ("mute Payment System 1d", Mute(PAY, 24 * HOUR)),
+        ('mute Payment System 2h "db upgrade"', Mute(PAY, 2 * HOUR, note="db upgrade")),
+        ('mute Payment System "db upgrade"', Mute(PAY, note="db upgrade")),
+        ("mute Payment System until 18:00", Mute(PAY, until=dt.time(18))),
+        (
+            'mute Payment System until 6pm Europe/Berlin "x"',
+            Mute(PAY, until=dt.time(18), time_zone="Europe/Berlin", note="x"),
+        ),
+        ('mute product "Project 42"', Mute(Name("Project 42", ("product",)))),
+        ('mute "Project 42" 2h', Mute(Name("Project 42", ("product",)), 2 * HOUR)),
+        ("unmute Payment System", Unmute(PAY)),
+    ],
+)
+def test_mute_variants(text: str, expected: object) -> None:
+    assert parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "suggestions"),
+    [
+        ("mute 2h", "Say which product to mute", ()),
+        ("unmute", "Say which product to unmute", ()),
+        ("mute Checkout 2w", "'2w' is not a length", ("30m", "2h", "1d")),
+        ("mute Checkout 15d", "from 1 minute to 14 days, not '15d'", ("14d",)),
+        ("mute Checkout 0m", "from 1 minute to 14 days", ("30m",)),
+        ("mute Checkout until soon", "say until when as a time of day", ()),
+        ("mute Checkout until 25:00", "'25:00' is not a time of day", ()),
+        ("mute Checkout until 18:00 Europe/Berln", "Unknown time zone", ("Europe/Berlin",)),
+    ],
+)
+def test_mute_errors(text: str, message: str, suggestions: tuple[str, ...]) -> None:
     error = error_of(text)
     assert message in error.message
     assert error.suggestions[: len(suggestions)] == suggestions
