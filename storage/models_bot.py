@@ -54,6 +54,9 @@ class Subscription(Base):
 
     id: Mapped[BigId]
     channel_id: Mapped[str] = mapped_column(sa.String(32))
+    # The channel's name when it was subscribed (Slack sends it with the command): a product's
+    # slack_channel may name the same channel, which must not get an alert twice.
+    channel_name: Mapped[str | None] = mapped_column(sa.String(80))
     kind: Mapped[str] = mapped_column(sa.String(16))
     product_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("products.id", ondelete="CASCADE"), index=True

@@ -90,15 +90,32 @@ def load_context(session: Session, now: dt.datetime) -> RoutingContext:
     return RoutingContext(owned, dict(windows))
 
 
-def subscribed_channels(session: Session, product: OwnedProduct) -> list[str]:
-    """Channels that subscribed to alerts of this product, of a parent of it, or of everything."""
+def subscribed_channels(
+    session: Session, product: OwnedProduct, *, besides: str | None = None
+) -> list[str]:
+    """Channels that subscribed to alerts of this product, of a parent of it, or of everything,
+    except ``besides`` (the product's own ``slack_channel``) however it is written: the products
+    file may name the channel (``#payments-alerts``) where a subscription holds its id."""
     ids = [product.id, *product.ancestor_ids]
-    rows = session.scalars(
-        sa.select(Subscription.channel_id)
+    rows = session.execute(
+        sa.select(Subscription.channel_id, Subscription.channel_name)
         .where(
             Subscription.kind == "alerts",
             sa.or_(Subscription.product_id.in_(ids), Subscription.product_id.is_(None)),
         )
         .order_by(Subscription.id)
+    ).tuples()
+    own = _channel_key(besides) if besides else None
+    return list(
+        dict.fromkeys(
+            channel
+            for channel, name in rows
+            if own is None or own not in (_channel_key(channel), _channel_key(name or ""))
+        )
     )
-    return list(dict.fromkeys(rows))
+
+
+def _channel_key(channel: str) -> str:
+    """``#Payments-Alerts``, ``payments-alerts`` -> ``payments-alerts``; an id (``C0123...``)
+    only ever equals itself."""
+    return channel.removeprefix("#").casefold()

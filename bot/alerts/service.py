@@ -116,11 +116,8 @@ def _route(
     muted = _muted_reason(alert, context, owner, route, rules, now)
     if muted:
         return f"muted: {muted}", []
-    channels = list(
-        dict.fromkeys(
-            [*([route.channel] if route.channel else []), *subscribed_channels(session, owner)]
-        )
-    )
+    subscribed = subscribed_channels(session, owner, besides=route.channel)
+    channels = list(dict.fromkeys([*([route.channel] if route.channel else []), *subscribed]))
     subject = subject_of(alert)
     if not channels or subject is None:
         reason = route.muted_reason or "the alert names no Sentry issue or alert rule"

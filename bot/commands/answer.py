@@ -44,10 +44,12 @@ KIND_NAMES = {"health": "health report", "dora": "DORA report", "sprint": "sprin
 
 @dataclass(frozen=True)
 class Asker:
-    """Who typed the command, and where (subscriptions are per channel)."""
+    """Who typed the command, and where (subscriptions are per channel): the channel's id and
+    the name Slack sent with it ("directmessage" and "privategroup" in DMs)."""
 
     user: str
     channel: str
+    channel_name: str = ""
 
 
 _ACKNOWLEDGEMENTS: dict[type, str] = {
@@ -106,7 +108,7 @@ _ANSWERS: dict[type, Callable[[Deps, Any, Asker], Body]] = {
     Products: lambda deps, command, asker: products.products_answer(deps),
     Digest: lambda deps, command, asker: digest.digest_answer(deps, command),
     Subscribe: lambda deps, command, asker: subscriptions.subscribe(
-        deps, command, user=asker.user, channel=asker.channel
+        deps, command, user=asker.user, channel=asker.channel, channel_name=asker.channel_name
     ),
     Unsubscribe: lambda deps, command, asker: subscriptions.unsubscribe(
         deps, command, user=asker.user, channel=asker.channel

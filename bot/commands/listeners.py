@@ -63,7 +63,9 @@ def register(app: App, deps: Deps) -> None:
             return
         ack(response_type="ephemeral", text=acknowledgement(parsed))
         asker = Asker(
-            user=str(command.get("user_id", "")), channel=str(command.get("channel_id", ""))
+            user=str(command.get("user_id", "")),
+            channel=str(command.get("channel_id", "")),
+            channel_name=str(command.get("channel_name", "")),
         )
         deps.answers.submit(_answer, deps, parsed, asker, str(command["response_url"]))
 

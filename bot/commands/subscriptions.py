@@ -57,7 +57,9 @@ def refusal(deps: Deps, what: str = "change this channel's subscriptions") -> Bo
     )
 
 
-def subscribe(deps: Deps, command: Subscribe, *, user: str, channel: str) -> Body:
+def subscribe(
+    deps: Deps, command: Subscribe, *, user: str, channel: str, channel_name: str = ""
+) -> Body:
     if not deps.config.may_subscribe(user):
         return refusal(deps)
     now = deps.clock()
@@ -70,6 +72,7 @@ def subscribe(deps: Deps, command: Subscribe, *, user: str, channel: str) -> Bod
         before = describe(row) if row is not None else None
         if row is None:
             row = _insert(session, channel, command.kind, pid, user)
+        row.channel_name = channel_name[:80] or row.channel_name  # renamed since: the new name
         if command.kind == "digest":
             row.cadence = command.cadence or row.cadence or "daily"
             if command.weekday is not None:

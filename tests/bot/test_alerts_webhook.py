@@ -30,7 +30,7 @@ from bot.sandbox import Sandbox
 from bot.slack.fake_state import Message
 from bot.slack.signing import sign
 from storage.models import Product
-from storage.models_bot import AlertMessage, MaintenanceWindowRow, WebhookDelivery
+from storage.models_bot import AlertMessage, MaintenanceWindowRow, Subscription, WebhookDelivery
 from tests.bot.conftest import BOT_NOW
 from tests.bot.harness import SENTRY_SECRET, SIGNING_SECRET, BotHarness
 
@@ -339,6 +339,29 @@ def test_a_maintenance_window_mutes_the_product(bot: BotHarness) -> None:
     time.sleep(0.2)
     bot.settle()
     assert bot.slack.state.calls_to("chat.postMessage") == []
+
+
+def test_a_channel_named_by_the_product_and_subscribed_by_id_gets_one_alert(
+    bot: BotHarness,
+) -> None:
+    from tests.bot.test_commands import ask  # the command helpers live with the command tests
+
+    ask(bot, f"subscribe alerts {PRODUCT}", channel=CHANNEL.removeprefix("#"))
+    ask(bot, f"subscribe alerts {PRODUCT}", channel="general")
+    with bot.engine.connect() as conn:
+        held = conn.execute(
+            sa.select(Subscription.channel_id, Subscription.channel_name).order_by(Subscription.id)
+        ).all()
+    payments = bot.slack.state.channel(CHANNEL)
+    general = bot.slack.state.channel("general")
+    assert payments is not None and general is not None
+    # The subscription holds the id; the products file names the channel "#payments-alerts".
+    assert [tuple(r) for r in held] == [(payments.id, "payments-alerts"), (general.id, "general")]
+    detail = bot.sentry(issue_body(new_issue_id()), "issue").json()["detail"]
+    assert detail == f"posted: posted in {CHANNEL}; posted in {general.id}"
+    bot.settle()
+    assert len(bot.history(CHANNEL)) == 1
+    assert len(bot.history("general")) == 1
 
 
 def test_slack_429_delays_the_message_until_retry_after(bot: BotHarness) -> None:
