@@ -125,3 +125,29 @@ def test_embedded_postgres_starts_on_demand_keeps_data_and_stops_cleanly(tmp_pat
     while _postmasters(tmp_path / "postgres") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _postmasters(tmp_path / "postgres") == [], "the embedded server outlived its last user"
+
+    # The first start kept a larger cache for the next ones, which now run with it.
+    wanted = db.embedded_shared_buffers()
+    auto = (tmp_path / "postgres" / "postgresql.auto.conf").read_text()
+    assert f"shared_buffers = '{wanted}'" in auto
+    engine = sa.create_engine(db.embedded_server_url(tmp_path), poolclass=sa.NullPool)
+    with engine.connect() as conn:
+        shown = conn.execute(sa.text("SHOW shared_buffers")).scalar()
+    engine.dispose()
+    assert shown == wanted.replace("1024MB", "1GB")  # PostgreSQL shows whole gigabytes so
+
+
+@pytest.mark.parametrize(
+    ("memory", "expected"),
+    [(24 * 2**30, "1024MB"), (4 * 2**30, "512MB"), (2**30, "128MB"), (256 * 2**20, "128MB")],
+)
+def test_the_embedded_cache_is_an_eighth_of_memory_within_bounds(
+    memory: int, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SITREP_PG_SHARED_BUFFERS", raising=False)
+    assert db.embedded_shared_buffers(memory) == expected
+    monkeypatch.setenv("SITREP_PG_SHARED_BUFFERS", "2 GB")
+    assert db.embedded_shared_buffers(memory) == "2GB"
+    monkeypatch.setenv("SITREP_PG_SHARED_BUFFERS", "lots")
+    with pytest.raises(DatabaseUnavailable, match="is not a size: use"):
+        db.embedded_shared_buffers(memory)
