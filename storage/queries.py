@@ -7,6 +7,7 @@ one recursive query, so the tree can be any depth without N round trips.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -52,6 +53,24 @@ def product_subtree_ids(
     if active_only:
         query = query.where(products.c.active)
     return list(session.scalars(query.order_by(tree.c.depth, tree.c.id)))
+
+
+def product_ancestor_ids(session: Session, product_ids: Iterable[int]) -> set[int]:
+    """Every ancestor of these products (not the products themselves, unless one is another's
+    ancestor), in one recursive query; UNION ends the walk on a loop, as in
+    `product_subtree_ids`."""
+    products = Product.__table__
+    tree = (
+        sa.select(products.c.parent_id.label("id"))
+        .where(products.c.id.in_(list(product_ids)), products.c.parent_id.is_not(None))
+        .cte("ancestors", recursive=True)
+    )
+    tree = tree.union(
+        sa.select(products.c.parent_id).where(
+            products.c.id == tree.c.id, products.c.parent_id.is_not(None)
+        )
+    )
+    return set(session.scalars(sa.select(tree.c.id)))
 
 
 def product_tree(session: Session, *, include_inactive: bool = False) -> list[ProductNode]:

@@ -13,6 +13,7 @@ channel hears.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from slack_sdk.models.blocks import Block
@@ -36,9 +37,11 @@ from bot.deps import Deps
 from bot.digests.schedule import zone
 from bot.slack.blocks import context_block, escape
 from bot.slack.blocks import source_text as src
+from insights.text import plural
 from storage.db import session_scope
 from storage.models import Product
 from storage.models_bot import MaintenanceWindowRow
+from storage.queries import product_ancestor_ids
 
 HOW = "`/sitrep unmute {name}` ends it early · `/sitrep mute` lists what is muted."
 
@@ -53,7 +56,7 @@ def mute(deps: Deps, command: Mute, *, user: str) -> Body:
     ends = _end(command, now, time_zone)
     with session_scope(deps.engine) as session:
         target, pid = _product(session, command.name, "mute")
-        current = _active(session, [pid], now, lock=True)
+        current = [row for row, _ in _active(session, [pid], now, lock=True)]
         if current:  # already muted: move the end of its window, keep its start
             row = max(current, key=lambda r: r.ends_at)
             verb = "extended the mute of" if ends >= row.ends_at else "shortened the mute of"
@@ -84,14 +87,13 @@ def unmute(deps: Deps, command: Unmute, *, user: str) -> Body:
     with session_scope(deps.engine) as session:
         target, pid = _product(session, command.name, "unmute")
         ended = 0
-        for row in _active(session, [pid], now, lock=True):
+        for row, _ in _active(session, [pid], now, lock=True):
             if row.starts_at < now:
                 row.ends_at = now
             else:  # started this very instant: nothing to keep
                 session.delete(row)
             ended += 1
-        parents = _active(session, _ancestors(_parents(session), pid), now) if not ended else []
-        names = _names(session, [r.product_id for r in parents])
+        parents = [] if ended else _active(session, product_ancestor_ids(session, [pid]), now)
     name = escape(target.name)
     if ended:
         body = notice(
@@ -100,8 +102,8 @@ def unmute(deps: Deps, command: Unmute, *, user: str) -> Body:
         body["response_type"] = "in_channel"
         return body
     text = f"*{name}* is not muted."
-    for row in parents:
-        parent = escape(names[row.product_id])
+    for row, parent_name in parents:
+        parent = escape(parent_name)
         text += (
             f"\nIts parent *{parent}* is, until {when(row.ends_at, 'UTC')}, which holds "
             f"{name}'s alerts too: `/sitrep unmute {parent}`."
@@ -147,11 +149,8 @@ def mute_line(row: MaintenanceWindowRow, product: str, now: dt.datetime, time_zo
 
 def muted_lines(session: Session, product_ids: list[int], now: dt.datetime) -> list[str]:
     """The mutes that hold alerts of these products now: their own and their ancestors'."""
-    parents = _parents(session)
-    ids = {*product_ids, *(a for pid in product_ids for a in _ancestors(parents, pid))}
-    rows = _active(session, sorted(ids), now)
-    names = _names(session, [r.product_id for r in rows])
-    return [mute_line(row, names[row.product_id], now, "UTC") for row in rows]
+    ids = {*product_ids, *product_ancestor_ids(session, product_ids)}
+    return [mute_line(row, name, now, "UTC") for row, name in _active(session, ids, now)]
 
 
 # ---------------------------------------------------------------- helpers
@@ -176,7 +175,7 @@ def _span(length: dt.timedelta) -> str:
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     parts = [(days, "day"), (hours, "hour"), (minutes, "minute")]
-    shown = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n]
+    shown = [plural(n, unit) for n, unit in parts if n]
     return " ".join(shown[:2])
 
 
@@ -191,38 +190,23 @@ def _product(session: Session, name: Name, command: str) -> tuple[Target, int]:
 
 
 def _active(
-    session: Session, product_ids: list[int], now: dt.datetime, *, lock: bool = False
-) -> list[MaintenanceWindowRow]:
-    """The windows of these products that cover ``now`` (``lock``: to change them)."""
-    if not product_ids:
+    session: Session, product_ids: Iterable[int], now: dt.datetime, *, lock: bool = False
+) -> list[tuple[MaintenanceWindowRow, str]]:
+    """The windows of these products that cover ``now``, with the product's name (``lock``: to
+    change them)."""
+    ids = sorted(product_ids)
+    if not ids:
         return []
     query = (
-        sa.select(MaintenanceWindowRow)
+        sa.select(MaintenanceWindowRow, Product.name)
+        .join(Product, Product.id == MaintenanceWindowRow.product_id)
         .where(
-            MaintenanceWindowRow.product_id.in_(product_ids),
+            MaintenanceWindowRow.product_id.in_(ids),
             MaintenanceWindowRow.starts_at <= now,
             MaintenanceWindowRow.ends_at > now,
         )
         .order_by(MaintenanceWindowRow.ends_at)
     )
-    return list(session.scalars(query.with_for_update() if lock else query))
-
-
-def _parents(session: Session) -> dict[int, int | None]:
-    return dict(session.execute(sa.select(Product.id, Product.parent_id)).tuples().all())
-
-
-def _ancestors(parents: dict[int, int | None], pid: int) -> list[int]:
-    found: list[int] = []
-    parent = parents.get(pid)
-    while parent is not None and parent not in found and parent != pid:  # a loop cannot hang
-        found.append(parent)
-        parent = parents.get(parent)
-    return found
-
-
-def _names(session: Session, ids: list[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.execute(sa.select(Product.id, Product.name).where(Product.id.in_(ids)))
-    return {pid: name for pid, name in rows.tuples()}
+    if lock:
+        query = query.with_for_update(of=MaintenanceWindowRow)
+    return [(row, name) for row, name in session.execute(query).tuples()]

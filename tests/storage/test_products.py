@@ -11,7 +11,12 @@ from storage.errors import ProductCycleError
 from storage.models import Product, ProductMapping
 from storage.product_file import ProductSpec, load_products_file
 from storage.products import apply_products, plan_products, set_parent
-from storage.queries import get_product_id, product_subtree_ids, product_tree
+from storage.queries import (
+    get_product_id,
+    product_ancestor_ids,
+    product_subtree_ids,
+    product_tree,
+)
 
 
 def spec(name: str, **fields: object) -> ProductSpec:
@@ -122,6 +127,13 @@ def test_subtree_is_the_product_and_all_its_active_descendants(session: Session)
         "Payment System",
         "Fraud Detection",
     ]
+    fraud = get_product_id(session, "Fraud Detection")
+    mobile = get_product_id(session, "Mobile App")
+    assert fraud is not None and mobile is not None
+    ancestors = product_ancestor_ids(session, [fraud])
+    assert sorted(names(session, list(ancestors))) == ["E-commerce Platform", "Payment System"]
+    assert product_ancestor_ids(session, [platform, mobile]) == set()  # top-level products
+    assert product_ancestor_ids(session, [fraud, payments]) == {payments, platform}
 
 
 def test_subtree_skips_deactivated_products_unless_asked(session: Session) -> None:
