@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -38,8 +39,8 @@ from sqlalchemy.orm import Session
 from insights.errors import InsightsError
 from insights.llm import LlmConfig
 from insights.queries.reports import build_dora_report, build_health_report
-from insights.queries.scope import resolve_scope
-from insights.queries.sprint import build_sprint_report
+from insights.queries.scope import Scope, resolve_scope
+from insights.queries.sprint import build_sprint_report, build_sprint_reports
 from storage.db import session_scope
 from storage.models import Product, SyncRun
 from storage.models_bot import ReportDocument
@@ -130,6 +131,12 @@ class Reports:
         self._rendered: OrderedDict[tuple[int, str], tuple[dict[str, Any], Any]] = OrderedDict()
         self._versioned: dict[str, tuple[tuple[Any, ...], Any]] = {}
         self._lock = threading.Lock()
+        # Batches waiting for a report process, the open one of each family (requests of the
+        # family join it until it is handed over) and how many processes are busy: `_dispatch`.
+        self._waiting: deque[_Batch] = deque()
+        self._open: dict[Hashable, _Batch] = {}
+        self._busy = 0
+        self.batches = 0  # handed to report processes so far
 
     def get(self, request: ReportRequest, version: tuple[Any, ...] | None = None) -> dict[str, Any]:
         """The report; `insights.errors.InsightsError` (e.g. an unknown product) passes through.
@@ -149,7 +156,7 @@ class Reports:
                 return found
             shared = self._shared(request, version, now)
             if shared is None:
-                shared = now, self._build(request, now)
+                shared = self._build(request, now)
                 self._share(request, version, shared, asked=now)
             computed, doc = shared
             with self._lock:
@@ -164,17 +171,19 @@ class Reports:
         now = self.clock().astimezone(dt.UTC)
         version = self.data_version()
         done = 0
+        batches: dict[Hashable, list[ReportRequest]] = {}
         for request in dict.fromkeys(requests):  # each once, in order
-            try:
-                doc = self._build(request, now)
-            except InsightsError as exc:
-                log.info("not refreshing %s: %s", request.shared_key(), exc)
-                self._forget(request)
-                continue
-            self._share(request, version, (now, doc), asked=None)
-            with self._lock:
-                self._remember((request, version), now, doc)
-            done += 1
+            batches.setdefault(batch_family(request) or request, []).append(request)
+        for batch in batches.values():
+            for request, doc in zip(batch, self._compute(batch, now), strict=True):
+                if isinstance(doc, InsightsError):
+                    log.info("not refreshing %s: %s", request.shared_key(), doc)
+                    self._forget(request)
+                    continue
+                self._share(request, version, (now, doc), asked=None)
+                with self._lock:
+                    self._remember((request, version), now, doc)
+                done += 1
         return done
 
     def wanted(self, within: dt.timedelta = dt.timedelta(days=1)) -> list[ReportRequest]:
@@ -336,12 +345,130 @@ class Reports:
         """Stop the report processes (waiting for a report being computed, so none is left)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            with self._lock:
+                self._pool = None
+                waiting, self._waiting = list(self._waiting), deque()
+                self._open.clear()
+            for batch in waiting:  # never handed over: their askers must not wait forever
+                for future in batch.futures:
+                    future.set_exception(CancelledError())
 
-    def _build(self, request: ReportRequest, now: dt.datetime) -> dict[str, Any]:
+    def _build(
+        self, request: ReportRequest, now: dt.datetime
+    ) -> tuple[dt.datetime, dict[str, Any]]:
+        """The report as of ``now`` (or a moment earlier, when it is computed with others asked
+        before it: see `_dispatch`) and that instant."""
         if self._pool is None:
-            return build_document(self.engine, request, now, self.llm)
-        return self._pool.submit(_build_in_worker, request, now, self.llm).result()
+            return now, _raised(self._compute([request], now)[0])
+        future: Future[tuple[dt.datetime, Document]] = Future()
+        family = batch_family(request)
+        with self._lock:
+            batch = self._open.get(family) if family is not None else None
+            if batch is None:
+                batch = _Batch()
+                self._waiting.append(batch)
+                if family is not None:
+                    self._open[family] = batch
+            batch.add(request, now, future)
+        self._dispatch()
+        computed, doc = future.result()
+        return computed, _raised(doc)
+
+    def _dispatch(self) -> None:
+        """Hand waiting batches to free report processes, oldest first. A batch waits while every
+        process is busy, and questions of its family asked meanwhile join it: after a sync, the
+        sprint reports of seven scopes asked at once are computed together, each board once."""
+        while True:
+            with self._lock:
+                if self._pool is None or self._busy >= self.processes or not self._waiting:
+                    return
+                batch = self._waiting.popleft()
+                for family, open_batch in list(self._open.items()):
+                    if open_batch is batch:
+                        del self._open[family]
+                self._busy += 1
+                self.batches += 1
+                pool = self._pool
+            # As of its first asker: a document is fresh for every later question (`_fresh`).
+            now = min(batch.nows)
+            try:
+                task = pool.submit(_build_in_worker, batch.requests, now, self.llm)
+            except RuntimeError as exc:  # the pool is shut down
+                self._settle(batch, now, None, exc)
+                continue
+            task.add_done_callback(functools.partial(self._settled, batch, now))
+
+    def queued(self) -> int:
+        """How many requests wait for a free report process."""
+        with self._lock:
+            return sum(len(batch.requests) for batch in self._waiting)
+
+    def _settled(self, batch: _Batch, now: dt.datetime, task: Future[list[Document]]) -> None:
+        self._settle(batch, now, task, None)
+
+    def _settle(
+        self,
+        batch: _Batch,
+        now: dt.datetime,
+        task: Future[list[Document]] | None,
+        error: BaseException | None,
+    ) -> None:
+        with self._lock:
+            self._busy -= 1
+        if task is not None:
+            error = CancelledError() if task.cancelled() else task.exception()
+        docs: list[Document] = task.result() if task is not None and error is None else []
+        for i, future in enumerate(batch.futures):
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result((now, docs[i]))
+        self._dispatch()
+
+    def _compute(self, requests: list[ReportRequest], now: dt.datetime) -> list[Document]:
+        """Build ``requests`` together (one `batch_family`, or one request) in this process or
+        a report process; an `InsightsError` is returned in its request's place."""
+        if self._pool is None:
+            return build_documents(self.engine, requests, now, self.llm)
+        return self._pool.submit(_build_in_worker, requests, now, self.llm).result()
+
+
+Document = dict[str, Any] | InsightsError
+
+
+def _raised(doc: Document) -> dict[str, Any]:
+    if isinstance(doc, InsightsError):
+        raise doc
+    return doc
+
+
+def batch_family(request: ReportRequest) -> Hashable | None:
+    """Requests of one family are computed together when asked at about the same time (they
+    share their reading): the sprint reports of every board of a scope, any scope. None: the
+    request is computed alone (health and DORA reports share nothing yet: batching them would
+    only take turns away from the other report process)."""
+    if request.kind == "sprint" and request.board is None and request.sprint is None:
+        return ("sprint", request.as_of)
+    return None
+
+
+@dataclass
+class _Batch:
+    """Requests waiting for a report process, computed together (see `Reports._dispatch`)."""
+
+    requests: list[ReportRequest] = dataclasses.field(default_factory=list)
+    nows: list[dt.datetime] = dataclasses.field(default_factory=list)
+    futures: list[Future[tuple[dt.datetime, Document]]] = dataclasses.field(default_factory=list)
+
+    def add(
+        self,
+        request: ReportRequest,
+        now: dt.datetime,
+        future: Future[tuple[dt.datetime, Document]],
+    ) -> None:
+        self.requests.append(request)
+        self.nows.append(now)
+        self.futures.append(future)
 
 
 def _version_text(version: tuple[Any, ...]) -> str:
@@ -372,9 +499,43 @@ def _ready(_: int) -> bool:
 
 
 def _build_in_worker(
-    request: ReportRequest, now: dt.datetime, llm: LlmConfig | None
-) -> dict[str, Any]:
-    return build_document(_worker["engine"], request, now, llm)
+    requests: list[ReportRequest], now: dt.datetime, llm: LlmConfig | None
+) -> list[Document]:
+    return build_documents(_worker["engine"], requests, now, llm)
+
+
+def build_documents(
+    engine: Engine, requests: list[ReportRequest], now: dt.datetime, llm: LlmConfig | None
+) -> list[Document]:
+    """`build_document` of each request, those of one `batch_family` together; an
+    `InsightsError` (an unknown product...) is returned in its request's place."""
+    if len(requests) == 1 or batch_family(requests[0]) is None:
+        return [_or_error(build_document, engine, r, now, llm) for r in requests]
+    with session_scope(engine) as session:
+        scopes: list[Scope | InsightsError] = [
+            _or_error(resolve_scope, session, product=r.product, team=r.team) for r in requests
+        ]
+        valid = [s for s in scopes if isinstance(s, Scope)]
+        built = iter(build_sprint_reports(session, valid, now=now))
+    found: list[Document] = []
+    for scope in scopes:
+        if isinstance(scope, InsightsError):
+            found.append(scope)
+            continue
+        report: Any = next(built)
+        if llm is not None:
+            from insights.llm import with_llm_summary
+
+            report = with_llm_summary(engine, report, llm)
+        found.append(report.as_dict())
+    return found
+
+
+def _or_error(build: Callable[..., T], *args: Any, **kwargs: Any) -> T | InsightsError:
+    try:
+        return build(*args, **kwargs)
+    except InsightsError as exc:
+        return exc
 
 
 def build_document(

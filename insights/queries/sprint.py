@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -36,6 +36,7 @@ from insights.queries.sprint_history import BoardQuery, load_histories
 from insights.sprint import (
     BoardInput,
     BoardRecord,
+    BoardSprint,
     Membership,
     SprintRecord,
     SprintReport,
@@ -61,28 +62,65 @@ def build_sprint_report(
     only when there is none), or ``sprint`` (a name or id, e.g. a closed sprint). Without
     ``board``, ``sprint`` picks the board it belongs to. Unknown names raise `UnknownScope`.
     """
+    if board is None and sprint is None:
+        return build_sprint_reports(session, [scope], now=now, rules=rules)[0]
     rules = rules or SprintRules()
-    candidates = _boards(session, scope)
+    candidates = _boards(session, [scope])[0]
     if board is not None:
         chosen = [_find_board(board, candidates)]
-    elif sprint is not None:
-        chosen = [_board_of_sprint(session, sprint, candidates)]
     else:
-        chosen = candidates
+        chosen = [_board_of_sprint(session, sprint or "", candidates)]
     with paused_gc():
         sections = tuple(
             board_sprint(data, now=now, rules=rules)
-            for data in _load(session, scope, chosen, now, sprint, rules)
+            for data in _load(session, _repos([scope], chosen), chosen, now, sprint, rules)
         )
-        report = SprintReport(scope.as_dict(), now, sections)
-        return report.with_summary(narrate(report.facts()))
+        return _report(scope, now, sections)
 
 
-def _boards(session: Session, scope: Scope) -> list[Board]:
-    query = sa.select(Board).order_by(Board.name, Board.external_id)
-    if scope.kind != "organisation":
-        query = query.where(Board.external_id.in_(scope.boards))
-    return list(session.scalars(query))
+def build_sprint_reports(
+    session: Session,
+    scopes: Sequence[Scope],
+    *,
+    now: dt.datetime,
+    rules: SprintRules | None = None,
+) -> list[SprintReport]:
+    """The sprint reports (every board's active sprint) of several scopes at one instant, each
+    board read and computed once: a board's section depends on the board alone, not on the
+    scope asked about (a test checks it), and the organisation's report and its top-level
+    products' read the same boards. Fifty people asking about seven scopes at once after a sync
+    cost one organisation's report, not three (`bot.reports` batches them)."""
+    rules = rules or SprintRules()
+    per_scope = _boards(session, scopes)
+    union = list({b.id: b for boards in per_scope for b in boards}.values())
+    with paused_gc():
+        sections = {
+            section.board.id: section
+            for section in (
+                board_sprint(data, now=now, rules=rules)
+                for data in _load(session, _repos(scopes, union), union, now, None, rules)
+            )
+        }
+        return [
+            _report(scope, now, tuple(sections[b.external_id] for b in boards))
+            for scope, boards in zip(scopes, per_scope, strict=True)
+        ]
+
+
+def _report(scope: Scope, now: dt.datetime, sections: tuple[BoardSprint, ...]) -> SprintReport:
+    report = SprintReport(scope.as_dict(), now, sections)
+    return report.with_summary(narrate(report.facts()))
+
+
+def _boards(session: Session, scopes: Sequence[Scope]) -> list[list[Board]]:
+    """Each scope's boards, by name (read once for all): the organisation has every board,
+    mapped or not."""
+    boards = session.scalars(sa.select(Board).order_by(Board.name, Board.external_id)).all()
+    found = []
+    for scope in scopes:
+        keys = set(scope.boards)
+        found.append([b for b in boards if scope.kind == "organisation" or b.external_id in keys])
+    return found
 
 
 def _label(board: Board) -> str:
@@ -151,7 +189,7 @@ def _pick(sprints: list[_SprintRow], name: str | None) -> _SprintRow | None:
 
 def _load(
     session: Session,
-    scope: Scope,
+    repos: Mapping[int, frozenset[str]],
     boards: list[Board],
     now: dt.datetime,
     sprint_name: str | None,
@@ -186,7 +224,7 @@ def _load(
     baselines.store(session, fresh, version)
     usual = {b.id: known.get(keys[b.id], histories[b.id].usual) for b in boards}
     memberships = _memberships(session, [(b.id, s.id) for b, s, *_ in plans if s is not None])
-    pulls = _pulls(session, scope, [(b, window) for b, _, window, _ in plans])
+    pulls = _pulls(session, repos, [(b, window) for b, _, window, _ in plans])
     return [
         BoardInput(
             board=BoardRecord(board.external_id, board.name, board.project_key),
@@ -265,21 +303,29 @@ def _memberships(
     return found
 
 
-def _repos(scope: Scope, board: Board) -> frozenset[str]:
-    """The repos of the product the board is mapped to (none for an unmapped board)."""
-    owner = scope.product_of.get(("jira_board", board.external_id))
-    if owner is None:
-        return frozenset()
-    return frozenset(r for r in scope.repos if scope.product_of.get(("github_repo", r)) == owner)
+def _repos(scopes: Sequence[Scope], boards: Sequence[Board]) -> dict[int, frozenset[str]]:
+    """Per board (``boards.id``): the repos of the product it is mapped to (none for an
+    unmapped board). Every scope that holds a board holds that product and its repos."""
+    owners: dict[str, str] = {}
+    owned: dict[str, set[str]] = defaultdict(set)
+    for scope in scopes:
+        for (kind, key), owner in scope.product_of.items():
+            if kind == "jira_board":
+                owners[key] = owner
+            elif kind == "github_repo":
+                owned[owner].add(key)
+    return {b.id: frozenset(owned.get(owners.get(b.external_id, ""), ())) for b in boards}
 
 
 def _pulls(
-    session: Session, scope: Scope, boards: Sequence[tuple[Board, Window]]
+    session: Session,
+    repos_of: Mapping[int, frozenset[str]],
+    boards: Sequence[tuple[Board, Window]],
 ) -> dict[int, tuple[flow.PullTiming, ...]]:
     """Per board (``boards.id``): its repos' PRs first reviewed or merged in its flow window.
 
     One query over every repo and the span of all windows; each board then keeps its own."""
-    wanted = {board.id: (_repos(scope, board), window) for board, window in boards}
+    wanted = {board.id: (repos_of[board.id], window) for board, window in boards}
     repos = sorted(set().union(*(r for r, _ in wanted.values())))
     found: dict[int, tuple[flow.PullTiming, ...]] = {board_id: () for board_id in wanted}
     if not repos:

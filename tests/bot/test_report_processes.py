@@ -3,7 +3,9 @@ the web process: same documents, and a wrong name still comes back as `UnknownSc
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
@@ -52,3 +54,46 @@ def test_close_stops_the_report_processes(synced_db: sa.Engine) -> None:
     for process in workers:
         process.join(timeout=10)
     assert not any(p.is_alive() for p in workers)
+
+
+def test_sprint_questions_asked_while_the_processes_are_busy_are_computed_together(
+    synced_db: sa.Engine, in_processes: Reports
+) -> None:
+    """A burst of sprint questions about several scopes (what follows a sync) waits for the busy
+    report process, then is computed in one batch that reads each board once; each asker gets
+    the document it would have got alone. The process is held busy by a table lock."""
+    first = ReportRequest("sprint", team="payments")
+    burst = [
+        ReportRequest("sprint"),
+        ReportRequest("sprint", product="Payment System"),
+        ReportRequest("sprint", product="Paymnet System"),  # unknown: its asker alone is told
+        ReportRequest("sprint", team="mobile"),
+    ]
+    lock = synced_db.connect()
+    lock.execute(sa.text("LOCK TABLE boards IN ACCESS EXCLUSIVE MODE"))
+    results: dict[ReportRequest, object] = {}
+
+    def ask(request: ReportRequest) -> None:
+        try:
+            results[request] = in_processes.get(request)
+        except UnknownScope as exc:
+            results[request] = exc
+
+    with ThreadPoolExecutor(len(burst) + 1) as askers:
+        askers.submit(ask, first)
+        deadline = time.monotonic() + 10
+        while in_processes.batches < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for request in burst:
+            askers.submit(ask, request)
+        while in_processes.queued() < len(burst) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert in_processes.queued() == len(burst)
+        lock.rollback()  # the first report goes on; the burst follows as one batch
+        lock.close()
+    assert in_processes.batches == 2
+    for request in (first, *burst):
+        if request.product == "Paymnet System":
+            assert isinstance(results[request], UnknownScope)
+        else:
+            assert results[request] == build_document(synced_db, request, BOT_NOW, None)

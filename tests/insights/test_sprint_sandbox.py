@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -152,3 +153,35 @@ def test_a_products_boards_read_as_in_the_organisations_report(
             assert section == by_board[section["board"]["id"]]
             seen.add(section["board"]["id"])
     assert seen == set(by_board) and len(seen) > 1
+
+
+def test_reports_of_several_scopes_at_once_read_each_board_once(
+    reader: Session, sandbox_world: World
+) -> None:
+    """`build_sprint_reports` (the bot's batch of a burst of questions) gives each scope the report
+    it would get alone, reading the boards once: as many statements as the organisation's alone."""
+    now = sandbox_world.now
+    teams = sorted({p.owner_team for p in sandbox_world.products if p.owner_team})
+    scopes = [
+        resolve_scope(reader),
+        *(resolve_scope(reader, product=p.name) for p in sandbox_world.products),
+        *(resolve_scope(reader, team=t) for t in teams),
+    ]
+    alone = [build_sprint_report(reader, scope, now=now).as_dict() for scope in scopes]
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    engine = reader.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        build_sprint_report(reader, scopes[0], now=now)
+        organisation_alone = len(statements)
+        statements.clear()
+        together = sprint_queries.build_sprint_reports(reader, scopes, now=now)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [report.as_dict() for report in together] == alone
+    assert len(statements) == organisation_alone
+    assert sum(1 for report in alone if report["boards"]) > 3
