@@ -12,6 +12,10 @@ through Postgres (`storage.models_bot.ReportDocument`). The worker refreshes the
 people asked for in the last day, and the organisation's, top-level products' and teams' usual
 reports, after each sync and every few minutes (`Reports.refresh`), so a question is usually
 answered from a document computed before it was asked.
+
+Reports not found are computed in report processes (`sitrep serve`), handed over in batches as
+processes come free: the sprint questions about several scopes asked meanwhile are computed
+together, each board once (`batch_family`, `Reports._dispatch`).
 """
 
 from __future__ import annotations
@@ -522,12 +526,7 @@ def build_documents(
         if isinstance(scope, InsightsError):
             found.append(scope)
             continue
-        report: Any = next(built)
-        if llm is not None:
-            from insights.llm import with_llm_summary
-
-            report = with_llm_summary(engine, report, llm)
-        found.append(report.as_dict())
+        found.append(_document(engine, next(built), llm))
     return found
 
 
@@ -554,6 +553,11 @@ def build_document(
             )
         else:
             raise ValueError(f"unknown report kind {request.kind!r}; use one of {KINDS}")
+    return _document(engine, report, llm)
+
+
+def _document(engine: Engine, report: Any, llm: LlmConfig | None) -> dict[str, Any]:
+    """The report's document, its summary written by the LLM when ``llm`` is set."""
     if llm is not None:
         from insights.llm import with_llm_summary  # openai is slow to import; only when used
 

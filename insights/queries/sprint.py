@@ -68,8 +68,8 @@ def build_sprint_report(
     candidates = _boards(session, [scope])[0]
     if board is not None:
         chosen = [_find_board(board, candidates)]
-    else:
-        chosen = [_board_of_sprint(session, sprint or "", candidates)]
+    else:  # a sprint without a board: the board it belongs to
+        chosen = [_board_of_sprint(session, str(sprint), candidates)]
     with paused_gc():
         sections = tuple(
             board_sprint(data, now=now, rules=rules)
