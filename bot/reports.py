@@ -369,7 +369,7 @@ class Reports:
         with self._lock:
             batch = self._open.get(family) if family is not None else None
             if batch is None:
-                batch = _Batch()
+                batch = _Batch(family, now)
                 self._waiting.append(batch)
                 if family is not None:
                     self._open[family] = batch
@@ -387,46 +387,32 @@ class Reports:
                 if self._pool is None or self._busy >= self.processes or not self._waiting:
                     return
                 batch = self._waiting.popleft()
-                for family, open_batch in list(self._open.items()):
-                    if open_batch is batch:
-                        del self._open[family]
+                if self._open.get(batch.family) is batch:  # closed: later questions wait anew
+                    del self._open[batch.family]
                 self._busy += 1
                 self.batches += 1
                 pool = self._pool
-            # As of its first asker: a document is fresh for every later question (`_fresh`).
-            now = min(batch.nows)
             try:
-                task = pool.submit(_build_in_worker, batch.requests, now, self.llm)
+                task = pool.submit(_build_in_worker, batch.requests, batch.now, self.llm)
             except RuntimeError as exc:  # the pool is shut down
-                self._settle(batch, now, None, exc)
-                continue
-            task.add_done_callback(functools.partial(self._settled, batch, now))
+                task = Future()
+                task.set_exception(exc)
+            task.add_done_callback(functools.partial(self._settle, batch))
 
     def queued(self) -> int:
         """How many requests wait for a free report process."""
         with self._lock:
             return sum(len(batch.requests) for batch in self._waiting)
 
-    def _settled(self, batch: _Batch, now: dt.datetime, task: Future[list[Document]]) -> None:
-        self._settle(batch, now, task, None)
-
-    def _settle(
-        self,
-        batch: _Batch,
-        now: dt.datetime,
-        task: Future[list[Document]] | None,
-        error: BaseException | None,
-    ) -> None:
+    def _settle(self, batch: _Batch, task: Future[list[Document]]) -> None:
         with self._lock:
             self._busy -= 1
-        if task is not None:
-            error = CancelledError() if task.cancelled() else task.exception()
-        docs: list[Document] = task.result() if task is not None and error is None else []
+        error = CancelledError() if task.cancelled() else task.exception()
         for i, future in enumerate(batch.futures):
             if error is not None:
                 future.set_exception(error)
             else:
-                future.set_result((now, docs[i]))
+                future.set_result((batch.now, task.result()[i]))
         self._dispatch()
 
     def _compute(self, requests: list[ReportRequest], now: dt.datetime) -> list[Document]:
@@ -458,10 +444,13 @@ def batch_family(request: ReportRequest) -> Hashable | None:
 
 @dataclass
 class _Batch:
-    """Requests waiting for a report process, computed together (see `Reports._dispatch`)."""
+    """Requests waiting for a report process, computed together (see `Reports._dispatch`) as
+    of their first asker's instant, so the documents are fresh for every later question
+    (`Reports._fresh`)."""
 
+    family: Hashable | None
+    now: dt.datetime
     requests: list[ReportRequest] = dataclasses.field(default_factory=list)
-    nows: list[dt.datetime] = dataclasses.field(default_factory=list)
     futures: list[Future[tuple[dt.datetime, Document]]] = dataclasses.field(default_factory=list)
 
     def add(
@@ -470,8 +459,8 @@ class _Batch:
         now: dt.datetime,
         future: Future[tuple[dt.datetime, Document]],
     ) -> None:
+        self.now = min(self.now, now)
         self.requests.append(request)
-        self.nows.append(now)
         self.futures.append(future)
 
 
